@@ -1,0 +1,1 @@
+"""Wrong implementations of the exercises, one per classic mistake, per lesson."""
