@@ -1,0 +1,108 @@
+"""The names data: embedded by default, split deterministically, optional classic file checked by sha256."""
+
+import hashlib
+import http.server
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from course import data
+
+CLASSIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "names.txt"
+
+
+@pytest.fixture(scope="module")
+def names():
+    return data.load_names()
+
+
+def test_embedded_names_are_the_2017_slice(names):
+    assert len(names) == 29_910
+    assert all(n.isascii() and n.isalpha() and n.islower() for n in names)
+    assert len(set(names)) == len(names)
+    assert (min(map(len, names)), max(map(len, names))) == (2, 15)
+
+
+def test_split_sizes_are_pinned_and_disjoint(names):
+    train, val, test = data.split(names)
+    assert (len(train), len(val), len(test)) == (23_928, 2_991, 2_991)
+    assert not (set(train) & set(val) or set(train) & set(test) or set(val) & set(test))
+    assert data.split(names) == (train, val, test), "the split must be deterministic"
+
+
+def test_split_does_not_touch_its_input(names):
+    before = list(names)
+    data.split(names)
+    assert names == before
+
+
+@pytest.mark.skipif(not CLASSIC.exists(), reason="the classic names.txt is not beside the project")
+def test_classic_names_from_a_path():
+    words = data.load_names(str(CLASSIC))
+    assert len(words) == 32_033
+    assert [len(p) for p in data.split(words)] == [25_626, 3_203, 3_204]
+
+
+def test_a_wrong_file_is_refused_in_one_sentence(tmp_path):
+    bad = tmp_path / "names.txt"
+    bad.write_text("emma\nolivia\n")
+    with pytest.raises(data.DataError, match="not the expected file"):
+        data.load_names(str(bad))
+    with pytest.raises(data.DataError, match="There is no file"):
+        data.load_names(str(tmp_path / "missing.txt"))
+
+
+class _Server:
+    """A static HTTP server on 127.0.0.1 serving a dict of path -> bytes."""
+
+    def __init__(self, files):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = files.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_download_is_verified_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    good = b"ava\nbob\n"
+    sha = hashlib.sha256(good).hexdigest()
+    server = _Server({"/good.txt": good, "/bad.txt": b"tampered\n"})
+    try:
+        assert data.fetch(f"{server.url}/good.txt", sha, "n.txt") == good
+        assert (tmp_path / "cache" / "n.txt").read_bytes() == good
+        with pytest.raises(data.DataError, match="sha256 mismatch"):
+            data.fetch(f"{server.url}/bad.txt", sha, "other.txt")
+        assert not (tmp_path / "cache" / "other.txt").exists(), "a bad download must not be cached"
+        with pytest.raises(data.DataError, match="Could not download"):
+            data.fetch(f"{server.url}/missing.txt", sha, "missing.txt")
+    finally:
+        server.close()
+    # Offline now: the cached copy is used, the uncached one fails clearly.
+    assert data.fetch(f"{server.url}/good.txt", sha, "n.txt") == good
+    with pytest.raises(data.DataError, match="you may be offline"):
+        data.fetch(f"{server.url}/else.txt", sha, "else.txt")
+
+
+def test_cli_says_one_sentence_offline(tmp_path):
+    env = {"COURSE_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "course", "data", "--names", "http://127.0.0.1:9/names.txt"],
+                          capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("course: Could not download") and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
