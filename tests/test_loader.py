@@ -141,3 +141,17 @@ def test_renamed_function_is_reported(copy):
     edit_py(copy, "def build_vocab(words):", "def make_vocab(words):")
     code, out = run_checks(BIGRAM, copy, "-k", "build_vocab")
     assert "build_vocab is not defined" in out and "renamed or deleted" in out
+
+
+def test_sync_keeps_one_side_and_backs_up_the_other(copy, monkeypatch):
+    from course import cli
+
+    monkeypatch.setenv("COURSE_LESSONS", str(copy))
+    solve_vocab(edit_py, copy)
+    edit_ipynb(copy, "    raise NotImplementedError()", "    return None")
+    notebook_before = BIGRAM.notebook(copy).read_text()
+    assert cli.main(["sync", "01", "--keep", "py"]) == 0
+    backups = list(BIGRAM.notebook(copy).parent.glob("bigram.ipynb.bak-*"))
+    assert len(backups) == 1 and backups[0].read_text() == notebook_before
+    assert pick_source(BIGRAM, copy) == BIGRAM.script(copy), "after sync the two files agree"
+    assert load(BIGRAM.notebook(copy)).build_vocab(["ab"])[0] == {".": 0, "a": 1, "b": 2}
