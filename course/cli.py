@@ -29,24 +29,31 @@ def cmd_data(args):
         print(f"shakespeare ({args.shakespeare}): {len(text):,} characters, {len(set(text))} distinct")
 
 
+def run_checks(numbers, lessons_root, *extra, timeout=600):
+    """Run `pytest checks/lessonNN ...` in a subprocess; (returncode, output)."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lessons", str(lessons_root),
+           *[f"checks/lesson{n}" for n in numbers], *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=registry.ROOT, timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def parse_summary(output):
+    """{lesson number: {exercise: status}} from the tables the checks print last."""
+    table, current = {}, None
+    for line in output.splitlines():
+        if line.startswith("-") and " lesson " in line:
+            current = table.setdefault(line.split(" lesson ")[1].split()[0], {})
+        elif current is not None and line.startswith("  ") and " exercises pass" not in line:
+            exercise, status = line.split(None, 1)
+            current[exercise] = status.strip()
+    return table
+
+
 def lesson_status(lessons_root=None):
     """Run every available lesson's checks once; {lesson number: {exercise: status}}."""
     root = lessons_root or registry.lessons_dir()
     numbers = [l.number for l in registry.available(root) if (registry.ROOT / "checks" / f"lesson{l.number}").is_dir()]
-    if not numbers:
-        return {}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lessons", str(root),
-           *[str(registry.ROOT / "checks" / f"lesson{n}") for n in numbers]]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=registry.ROOT).stdout
-    table, current = {}, None
-    for line in out.splitlines():
-        if line.startswith("-") and " lesson " in line:
-            current = line.split(" lesson ")[1].split()[0]
-            table[current] = {}
-        elif current and line.startswith("  ") and not line.strip()[0].isdigit():
-            exercise, status = line.split(None, 1)
-            table[current][exercise] = status.strip()
-    return table
+    return parse_summary(run_checks(numbers, root)[1]) if numbers else {}
 
 
 def cmd_status(args):

@@ -1,10 +1,7 @@
-"""Shared by the repository's tests: run the checks or a lesson in a subprocess."""
-
-import os
-import subprocess
-import sys
+"""Shared by the repository's tests."""
 
 from course import lessons as registry
+from course.cli import parse_summary, run_checks as _run
 
 ROOT = registry.ROOT
 
@@ -14,25 +11,15 @@ def checked_lessons():
     return [l for l in registry.available(registry.solutions_dir()) if (ROOT / "checks" / f"lesson{l.number}").is_dir()]
 
 
-def run_checks(lesson, lessons_root, *extra, timeout=300):
+def run_checks(lesson, lessons_root, *extra):
     """`pytest checks/lessonNN --lessons ROOT` in a subprocess; (returncode, output)."""
-    cmd = [sys.executable, "-m", "pytest", f"checks/lesson{lesson.number}", "--lessons", str(lessons_root),
-           "-p", "no:cacheprovider", "-q", *extra]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    return proc.returncode, proc.stdout + proc.stderr
+    return _run([lesson.number], lessons_root, *extra)
 
 
 def summary_table(output):
-    """{exercise: status} from the table the checks print at the end."""
-    table, inside = {}, False
-    for line in output.splitlines():
-        if line.startswith("-") and " lesson " in line:
-            inside = True
-        elif inside and line.startswith("  ") and " exercises pass" not in line:
-            exercise, status = line.split(None, 1)
-            table[exercise] = status.strip()
-    return table
+    """{exercise: status} of the one lesson whose checks ran."""
+    tables = parse_summary(output)
+    return next(iter(tables.values())) if tables else {}
 
 
 def exercise_tests(lesson):
