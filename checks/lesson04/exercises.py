@@ -10,14 +10,16 @@ the lesson, and their answers are compared with the float64 truth:
 - then values, element by element, with |got - true| <= RTOL * |true| +
   ATOL * scale, where scale is the largest |true| of that gradient (or of the
   gradient it is made from, for the two that are about zero: logit_maxes and
-  b1). Correct float32 code is 100 to 1000 times inside this; every classic
-  mistake is off by 1 % or much more.
+  b1). Correct float32 code stays below 1e-6 of scale (measured over 20
+  seeds: extras/benchmarks/lesson04.md), 50 times inside this; the classic
+  mistakes are off by 1 % or much more.
 
-Each exercise is run on several batches: the standard sizes, square sizes
-(27 x 27 everywhere, so a transposed matmul keeps its shape and must be
-caught by its values), and, for the two gradients that are about zero in the
-standard set-up, a loss with one more use of counts_sum (so that logit_maxes
-matters) or of hprebn (so that b1 matters). A failure lists every gradient of
+Each exercise is run on several batches: square sizes (27 x 27 everywhere,
+so a transposed matmul keeps its shape and must be caught by its values), the
+standard sizes, a batch whose variance is as small as eps (for the BatchNorm
+statistics), and, for the two gradients that are about zero in the standard
+set-up, a loss with one more use of counts_sum (so that logit_maxes matters)
+or of hprebn (so that b1 matters). A failure lists every gradient of
 the exercise in order (name, ok, max difference) and names the first wrong
 one: the ones after it are computed from it.
 """
@@ -29,8 +31,8 @@ import torch.nn.functional as F
 
 from course.assertions import CheckFailure, expect, fail
 
-RTOL = 1e-4  # per element, relative to the true value
-ATOL = 1e-5  # per element, relative to the gradient's scale
+RTOL = 1e-3  # per element, relative to the true value
+ATOL = 5e-5  # per element, relative to the gradient's scale
 BN_EPS = 1e-5
 
 # The 26 gradients, in the order backprop computes them.
@@ -79,7 +81,7 @@ HINTS = {
     "bnraw": "hpreact = bngain * bnraw + bnbias: dbnraw = bngain * dhpreact",
     "bnvar_inv": "bnraw = bndiff * bnvar_inv broadcasts bnvar_inv (1, H): sum (bndiff * dbnraw) over dim 0, "
                  "keepdim=True",
-    "bnvar": "d (v + eps)**-0.5 / dv = -0.5 * (v + eps)**-1.5",
+    "bnvar": "d (v + eps)**-0.5 / dv = -0.5 * (v + eps)**-1.5 (keep eps: it matters when the variance is small)",
     "bndiff2": "bnvar = bndiff2.sum(0, keepdim=True) / (n - 1) (Bessel): each element gets dbnvar / (n - 1)",
     "bndiff": "bndiff is used twice (bnraw and bndiff2): bnvar_inv * dbnraw + 2 * bndiff * dbndiff2",
     "bnmeani": "bndiff = hprebn - bnmeani broadcasts bnmeani (1, H): minus the sum of dbndiff over dim 0, keepdim",
@@ -101,6 +103,7 @@ SETUPS = {
     "standard": "the standard sizes (n=32, V=27, T*E=30, H=64)",
     "square": "square sizes (n = V = T*E = H = 27: a transposed matmul or a sum over the wrong dimension "
               "keeps its shape here)",
+    "small_variance": "a batch where hprebn's variance (about 1e-5) is as small as eps, so that eps matters",
     "probe_counts_sum": "a loss that also uses counts_sum (loss + sum(counts_sum * R)), so that "
                         "dlogit_maxes is not zero",
     "probe_hprebn": "a loss that also uses hprebn (loss + sum(hprebn * R)), like a net without BatchNorm "
@@ -184,7 +187,11 @@ def make_case(setup="standard", seed=0):
     n, T, V = sizes["n"], sizes["T"], sizes["V"]
     Xb = torch.randint(0, V, (n, T), generator=g)
     Yb = torch.randint(0, V, (n,), generator=g)
-    p64 = {k: v.requires_grad_() for k, v in init_params(sizes, g).items()}
+    p64 = init_params(sizes, g)
+    if setup == "small_variance":
+        p64["W1"] *= 0.002  # hprebn's variance about 1e-5, like eps: forgetting eps shows
+        p64["b1"] *= 0.002  # and no large offset, whose float32 rounding would swamp the deviations
+    p64 = {k: v.requires_grad_() for k, v in p64.items()}
     c64 = forward(p64, Xb, Yb)
     loss = c64["loss"]
     if setup == "probe_counts_sum":
@@ -243,7 +250,7 @@ def _compare(label, got, expected, scale):
     return label, not bool(bad.any()), text, worst, worst / scale
 
 
-def report(rows, title):
+def report(rows, title, hint=None):
     """Raise CheckFailure listing every row and naming the first wrong one."""
     wrong = [r for r in rows if not r[1]]
     if not wrong:
@@ -252,9 +259,10 @@ def report(rows, title):
     lines = [f"{title}"]
     lines += [f"  {label:<{width}}  {'ok' if ok else 'WRONG':<5}  {text}" for label, ok, text in rows]
     first = wrong[0][0]
-    lines.append(f"  first wrong: {first}" + (" (the gradients after it are computed from it)"
-                                               if first != rows[-1][0] else ""))
-    raise CheckFailure("\n".join(lines) + f"\n  hint: {HINTS[first[1:]]}")
+    if len(rows) > 1:
+        lines.append(f"  first wrong: {first}" + (" (fix it first: the gradients after it may be computed from it)"
+                                                   if len(wrong) > 1 else ""))
+    raise CheckFailure("\n".join(lines) + f"\n  hint: {hint or HINTS[first[1:]]}")
 
 
 def rows_for(names, got, true):
@@ -309,37 +317,37 @@ def _check_steps(exercise, fn, setups, seed):
 
 @one_thread
 def backward_loss(backward_loss, seed=0):
-    _check_steps("backward_loss", backward_loss, ["standard", "square"], seed)
+    _check_steps("backward_loss", backward_loss, ["square", "standard"], seed)
 
 
 @one_thread
 def backward_softmax(backward_softmax, seed=0):
-    _check_steps("backward_softmax", backward_softmax, ["standard", "square", "probe_counts_sum"], seed)
+    _check_steps("backward_softmax", backward_softmax, ["square", "standard", "probe_counts_sum"], seed)
 
 
 @one_thread
 def backward_output_layer(backward_output_layer, seed=0):
-    _check_steps("backward_output_layer", backward_output_layer, ["standard", "square"], seed)
+    _check_steps("backward_output_layer", backward_output_layer, ["square", "standard"], seed)
 
 
 @one_thread
 def backward_bn_affine(backward_bn_affine, seed=0):
-    _check_steps("backward_bn_affine", backward_bn_affine, ["standard", "square"], seed)
+    _check_steps("backward_bn_affine", backward_bn_affine, ["square", "standard"], seed)
 
 
 @one_thread
 def backward_bn_stats(backward_bn_stats, seed=0):
-    _check_steps("backward_bn_stats", backward_bn_stats, ["standard", "square"], seed)
+    _check_steps("backward_bn_stats", backward_bn_stats, ["square", "standard", "small_variance"], seed)
 
 
 @one_thread
 def backward_first_layer(backward_first_layer, seed=0):
-    _check_steps("backward_first_layer", backward_first_layer, ["standard", "square", "probe_hprebn"], seed)
+    _check_steps("backward_first_layer", backward_first_layer, ["square", "standard", "probe_hprebn"], seed)
 
 
 @one_thread
 def backward_embedding(backward_embedding, seed=0):
-    _check_steps("backward_embedding", backward_embedding, ["standard", "square"], seed)
+    _check_steps("backward_embedding", backward_embedding, ["square", "standard"], seed)
 
 
 PARAMS = ["C", "W1", "b1", "W2", "b2", "bngain", "bnbias"]
@@ -351,7 +359,7 @@ INTERMEDIATES = ["emb", "embcat", "hprebn", "bnmeani", "bndiff", "bndiff2", "bnv
 @one_thread
 def backward_all(backward_all, seed=0):
     """All 26 gradients from the learner's chain, in order, on two batches."""
-    for setup in ("standard", "square"):
+    for setup in ("square", "standard"):
         inputs, true = make_case(setup, seed)
         params = {k: inputs[k].clone() for k in PARAMS}
         cache = {k: inputs[k].clone() for k in INTERMEDIATES}
@@ -377,7 +385,9 @@ def cross_entropy_backward(cross_entropy_backward, seed=0):
         F.cross_entropy(logits, Yb).backward()
         what = f"cross_entropy_backward(logits, Yb) with logits of shape ({n}, {V})"
         got = cross_entropy_backward(logits.detach().float().clone(), Yb.clone())
-        report([compare("logits", got, logits.grad)], f"{what}, compared with autograd of F.cross_entropy:")
+        report([compare("logits", got, logits.grad)], f"{what}, compared with autograd of F.cross_entropy:",
+               hint="dlogits = (softmax(logits) - onehot(Yb)) / n: softmax over dim 1, minus 1 at each row's "
+                    "target, divided by the batch size n")
 
 
 def _batchnorm(hprebn, bngain, bnbias, eps):
@@ -390,7 +400,7 @@ def _batchnorm(hprebn, bngain, bnbias, eps):
 @one_thread
 def batchnorm_backward(batchnorm_backward, seed=0):
     g = torch.Generator().manual_seed(3000 + seed)
-    for n, H, mean, std in [(32, 64, 0.5, 1.0), (27, 27, -2.0, 0.3), (8, 5, 3.0, 2.0), (100, 3, 0.0, 0.1)]:
+    for n, H, mean, std in [(32, 64, 0.5, 1.0), (27, 27, -2.0, 0.3), (8, 5, 3.0, 2.0), (100, 3, 0.0, 0.1), (16, 8, 0.0, 0.003)]:
         hprebn = (mean + std * torch.randn(n, H, generator=g, dtype=torch.float64)).requires_grad_()
         bngain = 1.0 + 0.5 * torch.randn(1, H, generator=g, dtype=torch.float64)
         bnbias = torch.randn(1, H, generator=g, dtype=torch.float64)
@@ -398,14 +408,17 @@ def batchnorm_backward(batchnorm_backward, seed=0):
         (_batchnorm(hprebn, bngain, bnbias, BN_EPS) * dhpreact).sum().backward()  # backward(grad) imports sympy: 1 s
         what = f"batchnorm_backward(hprebn, bngain, dhpreact) with hprebn of shape ({n}, {H})"
         got = batchnorm_backward(hprebn.detach().float().clone(), bngain.float(), dhpreact.float())
-        report([compare("hprebn", got, hprebn.grad)], f"{what}, compared with autograd (Bessel-corrected variance):")
+        report([compare("hprebn", got, hprebn.grad)], f"{what}, compared with autograd (Bessel-corrected variance):",
+               hint="recompute xhat and s = (var + eps)**-0.5 from hprebn with the (n - 1) variance; then "
+                    "bngain * s / n * (n * dhpreact - its sum over dim 0 - n / (n - 1) * xhat * "
+                    "sum over dim 0 of (dhpreact * xhat))")
 
 
 # ------------------------------------------------------------------ training without autograd
 
 
 @one_thread
-def train_step(train_step, seed=0, steps=5, lr=0.1):
+def train_step(train_step, seed=0, steps=5, lr=0.07):
     """K steps of the learner's train_step against autograd's SGD, step by step."""
     sizes = SIZES["standard"]
     g = torch.Generator().manual_seed(4000 + seed)
@@ -448,14 +461,14 @@ def train_step(train_step, seed=0, steps=5, lr=0.1):
                 continue
             diff = float((got.double() - ref[k].detach().double()).abs().max())
             ok = diff <= 1e-2 * moved + 1e-6 * float(start[k].abs().max())
-            if observed is not None:
-                observed.append((k, diff, diff / max(moved, 1e-30)))
+            if observed is not None:  # the difference as a fraction of the tolerance
+                observed.append((k, diff, diff / (1e-2 * moved + 1e-6 * float(start[k].abs().max()))))
             rows.append((k, ok, f"max abs diff {diff:.2e} from autograd's SGD (it moved by {moved:.2e} so far)"))
         bad = [r for r in rows if not r[1]]
         if bad:
             width = max(len(r[0]) for r in rows)
-            lines = [f"{what}: after step {step} of {steps} (lr={lr}) the parameters left autograd's SGD:"]
+            lines = [f"after step {step} of {steps} (lr={lr}) the parameters left autograd's SGD, first {bad[0][0]}:"]
             lines += [f"  {name:<{width}}  {'ok' if ok else 'WRONG':<5}  {text}" for name, ok, text in rows]
-            fail("\n".join(lines), f"first parameter off: {bad[0][0]}",
-                 hint="update every parameter in place (p -= lr * grad) with the gradients of your backward "
-                      "functions; make their checks pass first")
+            fail(what, "\n".join(lines),
+                 hint="update every parameter (p -= lr * grad) with the gradients of your backward functions; "
+                      "make their checks pass first")
