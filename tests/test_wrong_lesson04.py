@@ -8,7 +8,7 @@ from checks.lesson04 import exercises as check
 from course import lessons as registry
 from course.assertions import CheckFailure
 from course.loader import load
-from tests.wrong.lesson04 import RIGHT, WRONG
+from tests.wrong.lesson04 import RAISES, RIGHT, WRONG
 
 EXERCISES = ["backward_loss", "backward_softmax", "backward_output_layer", "backward_bn_affine", "backward_bn_stats",
              "backward_first_layer", "backward_embedding", "backward_all", "cross_entropy_backward",
@@ -39,11 +39,16 @@ def failing_checks(module):
 
 @pytest.mark.parametrize("exercise,wrong", CASES, ids=[w.__name__ for _, w in CASES])
 def test_mistake_is_caught_by_its_check_only(exercise, wrong):
-    with pytest.raises(CheckFailure) as failure:
-        getattr(check, exercise)(wrong)
-    message = str(failure.value)
-    assert exercise in message, message
-    assert len(message) < 2000, "a failure message should be short enough to read"
+    if wrong in RAISES:
+        with pytest.raises(RuntimeError) as failure:
+            getattr(check, exercise)(wrong)
+        assert failure.traceback[-1].name == wrong.__name__, "the error must come from the learner's code"
+    else:
+        with pytest.raises(CheckFailure) as failure:
+            getattr(check, exercise)(wrong)
+        message = str(failure.value)
+        assert exercise in message, message
+        assert len(message) < 2000, "a failure message should be short enough to read"
     failed = failing_checks(solution_with(exercise, wrong))
     assert exercise in failed
     others = set(failed) - {exercise}

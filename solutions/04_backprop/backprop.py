@@ -243,12 +243,14 @@ print(f"loss on the batch: {cache['loss'].item():.4f}  (ln {VOCAB} = {math.log(V
 #
 # **3. A broadcast in the forward pass is a sum in the backward pass, and a
 # sum is a broadcast.** In `probs = counts * counts_sum_inv` the (n, 1)
-# column is copied over the $V$ columns. Each copy sends a gradient back to
-# the same number, so these add:
-# $\bar{s}_i = \sum_j \bar{p}_{ij}\, c_{ij}$, a sum over the dimension that was
-# broadcast. The other way round, `counts_sum = counts.sum(1, keepdim=True)`
-# has the local derivative 1 for every term, so each element of row $i$
-# receives the same $\bar{s}_i$: the gradient is broadcast back.
+# column `counts_sum_inv` is copied over the $V$ columns. Each copy sends a
+# gradient back to the same number, so these add: writing $p$, $c$ and $r$
+# for `probs`, `counts` and `counts_sum_inv`,
+# $\bar{r}_i = \sum_j \bar{p}_{ij}\, c_{ij}$, a sum over the dimension that
+# was broadcast. The other way round, `counts_sum = counts.sum(1,
+# keepdim=True)` has the local derivative 1 for every term, so each element
+# of row $i$ of `counts` receives the same $\overline{\text{counts\_sum}}_i$:
+# the gradient is broadcast back.
 #
 # From rule 3 follows a **shape discipline**: $\bar{x}$ always has exactly the
 # shape of $x$. A (1, H) parameter has a (1, H) gradient (sum over dim 0 with

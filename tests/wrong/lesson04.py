@@ -126,7 +126,7 @@ def softmax_aliased(logits, counts, counts_sum_inv, dprobs, dcounts_sum):
 
 
 def output_transposed(h, W2, dlogits):
-    """dlogits @ W2 instead of dlogits @ W2.T (the shapes only agree when W2 is square)."""
+    """dlogits @ W2 instead of dlogits @ W2.T: (n, V) @ (H, V) cannot multiply unless H = V."""
     dh = dlogits @ W2
     return dh, h.T @ dlogits, dlogits.sum(0), (1 - h**2) * dh
 
@@ -491,6 +491,10 @@ WRONG = {
                            bn_no_eps, bn_keepdim_slip],
     "train_step": [step_ascent, step_skips_embedding, step_fixed_lr, step_loss_after, step_autograd],
 }
+
+# Mistakes that torch itself stops: a shape error raised inside the learner's
+# code, which the harness reports as "your code raised RuntimeError" with the line.
+RAISES = {output_transposed}
 
 
 # ============================================================== RIGHT
