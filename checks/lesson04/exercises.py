@@ -402,7 +402,9 @@ def _batchnorm(hprebn, bngain, bnbias, eps):
 @one_thread
 def batchnorm_backward(batchnorm_backward, seed=0):
     g = torch.Generator().manual_seed(3000 + seed)
-    for n, H, mean, std in [(32, 64, 0.5, 1.0), (27, 27, -2.0, 0.3), (8, 5, 3.0, 2.0), (100, 3, 0.0, 0.1), (16, 8, 0.0, 0.003)]:
+    cases = [(32, 64, 0.5, 1.0), (27, 27, -2.0, 0.3), (8, 5, 3.0, 2.0), (100, 3, 0.0, 0.1),
+             (16, 8, 0.0, 0.003)]  # the last one: variance about eps, so that eps matters
+    for n, H, mean, std in cases:
         hprebn = (mean + std * torch.randn(n, H, generator=g, dtype=torch.float64)).requires_grad_()
         bngain = 1.0 + 0.5 * torch.randn(1, H, generator=g, dtype=torch.float64)
         bnbias = torch.randn(1, H, generator=g, dtype=torch.float64)

@@ -459,6 +459,27 @@ def step_loss_after(params, Xb, Yb, lr):
     return _forward(params, Xb, Yb)[-1].item()
 
 
+def step_updates_too_early(params, Xb, Yb, lr):
+    """Updates W2 before dh = dlogits @ W2.T is computed from it (and so on down)."""
+    p, n = params, Xb.shape[0]
+    emb, embcat, bnraw, bnvar_inv, h, logits, loss = _forward(p, Xb, Yb)
+    dlogits = F.softmax(logits, 1)
+    dlogits[torch.arange(n), Yb] -= 1
+    dlogits /= n
+    p["W2"] -= lr * (h.T @ dlogits)
+    p["b2"] -= lr * dlogits.sum(0)
+    dhpreact = (1 - h**2) * (dlogits @ p["W2"].T)  # uses the updated W2
+    dhprebn = p["bngain"] * bnvar_inv / n * (n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw
+                                              * (dhpreact * bnraw).sum(0))
+    p["bngain"] -= lr * (bnraw * dhpreact).sum(0, keepdim=True)
+    p["bnbias"] -= lr * dhpreact.sum(0, keepdim=True)
+    dembcat = dhprebn @ p["W1"].T
+    p["W1"] -= lr * embcat.T @ dhprebn
+    p["b1"] -= lr * dhprebn.sum(0)
+    p["C"] -= lr * torch.zeros_like(p["C"]).index_add_(0, Xb.view(-1), dembcat.view(-1, p["C"].shape[1]))
+    return loss.item()
+
+
 def step_autograd(params, Xb, Yb, lr):
     """Uses autograd after all: not allowed here (the check runs under no_grad)."""
     for p in params.values():
@@ -489,7 +510,8 @@ WRONG = {
     "cross_entropy_backward": [ce_missing_1_over_n, ce_wrong_sign, ce_no_softmax, ce_softmax_dim0, ce_log_softmax],
     "batchnorm_backward": [bn_biased_variance, bn_biased_factor, bn_no_mean_term, bn_no_gain, bn_wrong_sign,
                            bn_no_eps, bn_keepdim_slip],
-    "train_step": [step_ascent, step_skips_embedding, step_fixed_lr, step_loss_after, step_autograd],
+    "train_step": [step_ascent, step_skips_embedding, step_fixed_lr, step_loss_after, step_updates_too_early,
+                   step_autograd],
 }
 
 # Mistakes that torch itself stops: a shape error raised inside the learner's
