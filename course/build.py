@@ -109,6 +109,17 @@ def render_all(solutions_root=None):
     return files
 
 
+def _read_manifest(path, log):
+    """The manifest the build last wrote; {} when absent or unreadable (e.g. a merge conflict)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        log(f"{path.name} is unreadable (a merge conflict?): it will be written anew")
+        return {}
+
+
 def build(lessons_root=None, solutions_root=None, check=False, force=False, log=print):
     """Write (or with check=True, compare) the generated learner files.
 
@@ -117,8 +128,7 @@ def build(lessons_root=None, solutions_root=None, check=False, force=False, log=
     lessons_root = Path(lessons_root or registry.ROOT / "lessons")
     files = render_all(solutions_root)
 
-    old_manifest_path = lessons_root / MANIFEST
-    old = json.loads(old_manifest_path.read_text()) if old_manifest_path.is_file() else {}
+    old = _read_manifest(lessons_root / MANIFEST, log)
     problems = []
     for rel, data in files.items():
         target = lessons_root / rel

@@ -94,10 +94,12 @@ def _pristine(lesson_root, rel):
     from .lessons import ROOT
 
     for manifest in (Path(lesson_root) / MANIFEST, ROOT / "lessons" / MANIFEST):
-        if manifest.is_file():
+        try:
             entry = json.loads(manifest.read_text()).get(rel)
-            if entry:
-                return entry["code"]
+        except (OSError, ValueError):
+            continue
+        if entry:
+            return entry["code"]
     return None
 
 
