@@ -117,3 +117,11 @@ def test_check_mode_reports_stale_files(tmp_path):
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert build.build(lessons_root=out, check=True, log=lambda *a: None) == [MANIFEST]
     assert before == {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}, "check mode must not write"
+
+
+def test_a_conflicted_manifest_is_written_anew(tmp_path):
+    out = tmp_path / "lessons"
+    build.build(lessons_root=out, log=lambda *a: None)
+    (out / MANIFEST).write_text("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n")
+    assert build.build(lessons_root=out, log=lambda *a: None) == []
+    assert build.build(lessons_root=out, check=True, log=lambda *a: None) == []
