@@ -271,6 +271,7 @@ def forward(X, C, W1, b1, W2, b2):
 # %% nbgrader={"grade": true, "grade_id": "test_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.forward(forward)
 
+
 # %% [markdown]
 # The parameters: $V \times d$ for $C$, $(b d + 1) H$ for the hidden layer
 # and $(H + 1) V$ for the output layer. With $d = 10$ and $H = 200$ that is

@@ -108,6 +108,9 @@ def build_dataset(words, stoi, block_size=3):
 
 # %% nbgrader={"grade": true, "grade_id": "test_build_dataset", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.build_dataset(build_dataset)
+### BEGIN HIDDEN TESTS
+check.build_dataset(build_dataset, seed=20171)
+### END HIDDEN TESTS
 
 # %%
 Xtr, Ytr = build_dataset(train_words, stoi, BLOCK_SIZE)
@@ -283,6 +286,9 @@ def forward(X, C, W1, b1, W2, b2):
 
 # %% nbgrader={"grade": true, "grade_id": "test_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.forward(forward)
+### BEGIN HIDDEN TESTS
+check.forward(forward, seed=20171)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # The parameters: $V \times d$ for $C$, $(b d + 1) H$ for the hidden layer
@@ -356,6 +362,9 @@ def cross_entropy(logits, Y):
 
 # %% nbgrader={"grade": true, "grade_id": "test_cross_entropy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.cross_entropy(cross_entropy)
+### BEGIN HIDDEN TESTS
+check.cross_entropy(cross_entropy, seed=20171)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # The naive version next to yours and PyTorch's, on one row of large logits:
@@ -650,6 +659,9 @@ def sample(params, itos, generator, block_size=3):
 
 # %% nbgrader={"grade": true, "grade_id": "test_sample", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.sample(sample)
+### BEGIN HIDDEN TESTS
+check.sample(sample, seed=20171)
+### END HIDDEN TESTS
 
 # %%
 g = torch.Generator().manual_seed(2147483647 + 10)
