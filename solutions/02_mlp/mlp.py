@@ -378,13 +378,13 @@ print(f"naive: {naive.item()}   by hand, stable: {cross_entropy(big, target).ite
 
 # %% [markdown]
 # From now on we use `F.cross_entropy`. It computes the same value with the
-# same trick, so it is just as safe. It is also faster and leaner: it fuses
-# the operations into one, keeps no tensor of probabilities for the backward
-# pass, and its gradient has a short exact form,
-# $\partial \ell_t / \partial z_{t,j} = p_{t,j} - [j = y_t]$, where
-# $p_t = \operatorname{softmax}(z_t)$ (lesson 04 derives it). Autograd
-# through our hand-written version goes through every intermediate tensor
-# instead.
+# same trick (a stable `log_softmax`, then picking the targets), so it is
+# just as safe. It is also faster and leaner. Our version runs half a dozen
+# operations and autograd stores their intermediate $(n, V)$ tensors for the
+# backward pass. PyTorch's runs two dedicated kernels, stores one tensor,
+# and computes the gradient from its short exact form,
+# $\partial \ell_t / \partial z_{t,j} = (p_{t,j} - [j = y_t])/n$, where
+# $p_t = \operatorname{softmax}(z_t)$ (lesson 04 derives it).
 #
 # ## Exercise 5: one step of mini-batch SGD
 #
