@@ -557,38 +557,49 @@ plt.show()
 # loss rises, the model is **over-fitting**: it learns the training names
 # by heart instead of patterns that carry over.
 #
-# Over-fitting is easy to provoke: train the same network on 200 names
-# only, and measure both losses as training goes on.
+# Over-fitting is easy to provoke: train the same network on 500 names
+# only, and measure both losses as training goes on. (We start it from
+# smaller initial weights, which makes the effect show sooner; lesson 03
+# explains why they help.)
 
 # %%
-few = train_words[:200]
+few = train_words[:500]
 Xfew, Yfew = build_dataset(few, stoi, BLOCK_SIZE)
 g = torch.Generator().manual_seed(2147483647)
 small_params = init_params(V, generator=g)
-rounds, per_round = (10, 100) if fast_mode() else (40, 500)
+with torch.no_grad():
+    for p, scale in zip(small_params[1:], (0.2, 0.01, 0.01, 0.0)):  # W1, b1, W2, b2
+        p *= scale
+rounds, per_round = (10, 100) if fast_mode() else (40, 250)
 history = []
 for r in range(rounds):
-    train(small_params, Xfew, Yfew, per_round, lambda i: 0.1, generator=g, desc="200 names")
+    train(small_params, Xfew, Yfew, per_round, lambda i: 0.1, generator=g, desc="500 names")
     history.append((split_loss(small_params, Xfew, Yfew), split_loss(small_params, Xval, Yval)))
-fig, ax = plt.subplots(figsize=(7, 4))
 xs = [(r + 1) * per_round for r in range(rounds)]
+best = min(range(rounds), key=lambda r: history[r][1])
+fig, ax = plt.subplots(figsize=(7, 4))
 ax.plot(xs, [t for t, _ in history], label=f"train ({len(Yfew)} examples)")
 ax.plot(xs, [v for _, v in history], label="validation")
+ax.plot(xs[best], history[best][1], "k*", ms=12, label="best validation loss")
 ax.axhline(val_loss, color="gray", ls=":", label="validation, trained on all names")
 ax.set_xlabel("step")
 ax.set_ylabel("loss")
 ax.set_ylim(bottom=0)
 ax.legend()
-ax.set_title("over-fitting: 11,897 parameters, 200 names")
+ax.set_title("over-fitting: 11,897 parameters, 500 names")
 save_figure(fig, "02_mlp_overfitting.png")
 plt.show()
-print(f"200 names: train {history[-1][0]:.3f}  val {history[-1][1]:.3f} (best val {min(v for _, v in history):.3f})")
+print(f"500 names: best val {history[best][1]:.3f} after {xs[best]} steps; "
+      f"after {xs[-1]} steps train {history[-1][0]:.3f}  val {history[-1][1]:.3f}")
 
 # %% [markdown]
-# The training loss goes far below anything the full model reaches, while the
-# validation loss stops improving and then climbs. More data, a smaller
+# On the embedded names the validation loss is best after about 1,500
+# steps (about 2.51) and then climbs past 3.4, while the training loss keeps
+# falling to about 1.4, far below anything the model trained on all names
+# reaches. From the best point on, every step makes the model better at
+# *these* 500 names and worse at names in general. More data, a smaller
 # model, a weight penalty (lesson 01) or stopping at the best validation
-# loss all fight over-fitting.
+# loss (*early stopping*) all fight over-fitting.
 #
 # Now, once, the test loss of the model trained on all names:
 
@@ -621,10 +632,13 @@ save_figure(fig, "02_mlp_embeddings.png")
 plt.show()
 
 # %% [markdown]
-# After a full run the vowels `a e i o u` sit close to each other, and the
-# end token `.` sits apart from all letters. Nobody told the network what a
-# vowel is. It found that they are interchangeable in many contexts, and
-# placed them accordingly.
+# In our full run on the embedded names ($d = 2$, validation loss 2.34,
+# against 2.17 with $d = 10$), the vowels `a e i o` and `y` sit together,
+# away from a tight cluster of most consonants. The end token `.` sits on
+# its own, and a few letters (`u`, `l`, `g`, `p`) are placed far out. The
+# exact picture depends on the seed and the data. Nobody told the network
+# what a vowel is. It found that these letters are interchangeable in many
+# contexts, and placed them accordingly.
 #
 # ## Exercise 6: sampling
 #
