@@ -696,6 +696,8 @@ print(f"{sum(n in known for n in names)} of {len(names)} samples are training na
 #
 # - Count tables need one row per context, $V^n$ rows for $n$ tokens. Most
 #   contexts are never seen, and the count model cannot generalise to them.
+#   With short contexts a smoothed table is still a strong baseline: measure
+#   it before claiming a network beats it.
 # - Learned embeddings place tokens in a continuous space where similar
 #   tokens are close. A neural network on top of them generalises to unseen
 #   contexts, and its size grows linearly with the context.
@@ -709,3 +711,14 @@ print(f"{sum(n in known for n in names)} of {len(names)} samples are training na
 # Lesson 03 looks inside this network while it trains. It finds that the
 # initialisation wastes the first thousands of steps, fixes it, and adds
 # BatchNorm.
+#
+# ## References
+#
+# - Y. Bengio, R. Ducharme, P. Vincent, C. Jauvin. A Neural Probabilistic
+#   Language Model. *Journal of Machine Learning Research* 3 (2003),
+#   1137-1155.
+# - S. Katz. Estimation of probabilities from sparse data for the language
+#   model component of a speech recognizer. *IEEE Transactions on Acoustics,
+#   Speech, and Signal Processing* 35(3) (1987), 400-401.
+# - R. Kneser, H. Ney. Improved backing-off for m-gram language modeling.
+#   *ICASSP* 1995, 181-184.
