@@ -29,9 +29,6 @@
 # The cell after each exercise runs the same check in the notebook.
 
 # %%
-import math
-from collections import Counter
-
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
