@@ -1,0 +1,421 @@
+"""Checks of lesson 02 (MLP, Bengio et al. 2003), one function per exercise.
+
+Each check makes its own inputs, calls the learner's function and compares
+with an independent oracle: plain Python loops, float64 formulas, torch
+built-ins (F.cross_entropy) and autograd. Shapes are compared before values.
+`pytest checks/lesson02` and the notebook's grading cells both call these.
+"""
+
+import contextlib
+import math
+import random
+import string
+
+import torch
+import torch.nn.functional as F
+
+from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail
+
+ALPHABET = "." + string.ascii_lowercase
+STOI = {c: i for i, c in enumerate(ALPHABET)}
+
+# The short training run of the sgd_step check (see _short_run): 300 seeded steps.
+# Calibrated with the reference sgd_step on torch 2.13 CPU (extras/benchmarks/lesson02.md):
+# validation loss 2.539 for seed 0, 2.539-2.563 over seeds 0, 1, 2, 3, 20171 (a loop
+# version with .data updates gives the same to 4 decimals). Not training gives 3.31,
+# lr/10 gives 2.75. The full 200k-step run reaches 2.17 (names.txt).
+SHORT_RUN_STEPS = 300
+SHORT_RUN_MEASURED = 2.54
+SHORT_RUN_THRESHOLD = 2.60
+
+
+def _words(seed, n=40, letters=string.ascii_lowercase):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(1, 9))) for _ in range(n)]
+
+
+def _windows(words, stoi, block_size, shift=0):
+    """Oracle: the (context, next) pairs, built by position, not by sliding.
+    shift=1 gives the classic mistake: contexts that end with their own target."""
+    X, Y = [], []
+    for w in words:
+        ids = [stoi[c] for c in w] + [stoi["."]]
+        for t, y in enumerate(ids):
+            X.append([ids[t - k + shift] if t - k + shift >= 0 else stoi["."] for k in range(block_size, 0, -1)])
+            Y.append(y)
+    return torch.tensor(X, dtype=torch.int64).view(-1, block_size), torch.tensor(Y, dtype=torch.int64)
+
+
+def _tensor(what, x, dtype=None, floating=None):
+    expect(isinstance(x, torch.Tensor), what, f"expected a torch.Tensor, got {type(x).__name__}")
+    if dtype is not None:
+        expect(x.dtype == dtype, what, f"dtype is {x.dtype}, expected {dtype}",
+               hint="build it with torch.tensor(list, dtype=torch.int64)" if dtype == torch.int64 else None)
+    if floating:
+        expect(x.is_floating_point(), what, f"expected a float tensor, got {x.dtype}")
+    return x
+
+
+def _shape(what, x, shape, hint=None):
+    expect(tuple(x.shape) == tuple(shape), what, f"shape is {tuple(x.shape)}, expected {tuple(shape)}", hint)
+
+
+# ----------------------------------------------------------------- build_dataset
+
+
+def build_dataset(build_dataset, seed=0):
+    what = "build_dataset(words, stoi, block_size)"
+    # "emma" and "ab", written out by hand: padding at the start, '.' as the last target.
+    expected_X = [[0, 0, 0], [0, 0, 5], [0, 5, 13], [5, 13, 13], [13, 13, 1], [0, 0, 0], [0, 0, 1], [0, 1, 2]]
+    expected_Y = [5, 13, 13, 1, 0, 1, 2, 0]
+    X, Y = build_dataset(["emma", "ab"], STOI, 3)
+    _tensor(f"{what} X", X, torch.int64)
+    _tensor(f"{what} Y", Y, torch.int64)
+    hint_shape = "one example per character plus one for the end: n = sum(len(w) + 1); X is (n, block_size), Y is (n,)"
+    _shape(f"{what} X for ['emma', 'ab'], block_size=3", X, (8, 3), hint_shape)
+    _shape(f"{what} Y for ['emma', 'ab'], block_size=3", Y, (8,), hint_shape)
+    got = [f"{''.join(ALPHABET[i] for i in x)}->{ALPHABET[y]}" for x, y in zip(X.tolist(), Y.tolist())]
+    want = [f"{''.join(ALPHABET[i] for i in x)}->{ALPHABET[y]}" for x, y in zip(expected_X, expected_Y)]
+    hint = "the context of a target is the block_size tokens just before it (padded with '.'), not including it"
+    if torch.equal(X, _windows(["emma", "ab"], STOI, 3, shift=1)[0]):
+        hint = "windows shifted by one: each context must end with the token *before* its target, not the target"
+    elif X.tolist() == expected_X:
+        hint = "the contexts are right, the targets are not: Y[t] is the token right after the context X[t]"
+    elif X[0].tolist() != expected_X[0]:
+        hint = "the first example of 'emma' is '...->e': start with a context of '.' (index 0) only"
+    assert_equal(f"{what} for ['emma', 'ab'] as 'context->next'", got, want, hint=hint)
+
+    # Other block sizes and an alphabet whose indices are not in letter order.
+    letters = "zyxwvu"
+    stoi = {".": 0, **{c: i + 1 for i, c in enumerate(letters)}}
+    words = _words(seed, letters=letters)
+    for block_size in (1, 2, 4, 5):
+        X, Y = build_dataset(words, stoi, block_size)
+        eX, eY = _windows(words, stoi, block_size)
+        _tensor(f"{what} X", X, torch.int64)
+        _shape(f"{what} X with block_size={block_size}", X, eX.shape,
+               hint="use the block_size argument, not a fixed 3" if X.dim() == 2 and X.shape[1] == 3 else hint_shape)
+        _shape(f"{what} Y with block_size={block_size}", Y, eY.shape, hint=hint_shape)
+        assert_close(f"{what} X with block_size={block_size}", X, eX, rtol=0, atol=0, hint=hint)
+        assert_close(f"{what} Y with block_size={block_size}", Y, eY, rtol=0, atol=0, hint=hint)
+
+
+# ------------------------------------------------------------------------- embed
+
+
+def embed(embed, seed=0):
+    what = "embed(C, X)"
+    g = torch.Generator().manual_seed(seed)
+    for V, d, n, b in ((7, 4, 9, 3), (27, 10, 5, 2), (5, 3, 6, 5)):
+        C = torch.randn(V, d, generator=g)
+        X = torch.randint(0, V, (n, b), generator=g)
+        out = embed(C, X)
+        _tensor(what, out, floating=True)
+        _shape(f"{what} with C {tuple(C.shape)}, X {tuple(X.shape)}", out, (n, b * d),
+               hint="one row per context: C[X] is (n, b, d); flatten the last two dims with .view(n, -1)")
+        expected = torch.tensor([[C[i, k].item() for i in row for k in range(d)] for row in X.tolist()])
+        assert_close(f"{what} with C {tuple(C.shape)}, X {tuple(X.shape)}", out, expected, rtol=0, atol=0,
+                     hint="row t must be C[X[t, 0]], then C[X[t, 1]], ...: concatenate whole embeddings, "
+                          "oldest token first (no transpose before the view)")
+    C = torch.randn(6, 3, generator=g, requires_grad=True)
+    X = torch.tensor([[0, 1, 1], [5, 0, 2]])
+    out = embed(C, X)
+    expect(isinstance(out, torch.Tensor) and out.requires_grad, what,
+           "the result does not depend on C through autograd", hint="index C itself; no .detach(), .data or .item()")
+    out.sum().backward()
+    assert_close(f"gradient of sum({what}) with respect to C", C.grad,
+                 torch.tensor([[2.0] * 3, [2.0] * 3, [1.0] * 3, [0.0] * 3, [0.0] * 3, [1.0] * 3]), rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------- forward
+
+
+def _params(seed, V, d, b, H, scale=1.0, requires_grad=False):
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(V, d), (b * d, H), (H,), (H, V), (V,)]
+    out = [torch.randn(s, generator=g) * scale for s in shapes]
+    return [p.requires_grad_(requires_grad) for p in out]
+
+
+def _forward64(X, C, W1, b1, W2, b2):
+    """Oracle, written differently from the lesson: concatenation and F.linear with transposed weights.
+    Differentiable; call it on float64 copies of the parameters."""
+    e = torch.cat([C[X[:, j]] for j in range(X.shape[1])], dim=1)
+    return F.linear(torch.tanh(F.linear(e, W1.T, b1)), W2.T, b2)
+
+
+def _double(params):
+    return [p.detach().double() for p in params]
+
+
+def forward(forward, seed=0):
+    what = "forward(X, C, W1, b1, W2, b2)"
+    hint = ("logits = tanh(embed(C, X) @ W1 + b1) @ W2 + b2; no softmax at the end, "
+            "and tanh (not ReLU or sigmoid) on the hidden layer")
+    for V, d, b, H, n in ((7, 3, 3, 11, 13), (27, 10, 3, 200, 32), (5, 2, 4, 6, 1)):
+        params = _params(seed + V, V, d, b, H, scale=0.7)
+        g = torch.Generator().manual_seed(seed)
+        X = torch.randint(0, V, (n, b), generator=g)
+        logits = forward(X, *params)
+        _tensor(what, logits, floating=True)
+        _shape(f"{what} with V={V}, d={d}, b={b}, H={H}, n={n}", logits, (n, V),
+               hint="one row of V logits per context; W1 is (b*d, H) and W2 is (H, V)")
+        assert_close(f"{what} with V={V}, d={d}, b={b}, H={H}", logits, _forward64(X, *_double(params)),
+                     rtol=1e-4, atol=1e-4, hint=hint)
+    # Every parameter must take part, through autograd.
+    params = _params(seed, 6, 3, 3, 5, scale=0.7, requires_grad=True)
+    ref = [p.detach().double().requires_grad_() for p in params]
+    X = torch.randint(0, 6, (10, 3), generator=torch.Generator().manual_seed(seed))
+    Y = torch.randint(0, 6, (10,), generator=torch.Generator().manual_seed(seed + 1))
+    out = forward(X, *params)
+    expect(out.requires_grad, what, "the logits do not depend on the parameters through autograd",
+           hint="use torch operations on the parameters; no .detach(), .data, .item() or numpy")
+    F.cross_entropy(out, Y).backward()
+    F.cross_entropy(_forward64(X, *ref), Y).backward()
+    for name, p, r in zip(("C", "W1", "b1", "W2", "b2"), params, ref):
+        expect(p.grad is not None, what, f"{name} gets no gradient: it is not used in the forward pass", hint=hint)
+        assert_close(f"gradient of the loss of {what} with respect to {name}", p.grad, r.grad,
+                     rtol=1e-4, atol=1e-6, hint=hint)
+
+
+# ------------------------------------------------------------------ cross_entropy
+
+_BUILT_INS = [
+    (F, "cross_entropy"), (F, "log_softmax"), (F, "softmax"), (F, "nll_loss"),
+    (torch, "log_softmax"), (torch, "softmax"), (torch, "logsumexp"), (torch.special, "logsumexp"),
+    (torch.special, "log_softmax"), (torch.special, "softmax"),
+    (torch.Tensor, "log_softmax"), (torch.Tensor, "softmax"), (torch.Tensor, "logsumexp"),
+]
+
+
+@contextlib.contextmanager
+def _by_hand(what):
+    """While the learner's code runs, the softmax family raises instead of answering."""
+    saved = [(owner, name, getattr(owner, name)) for owner, name in _BUILT_INS]
+
+    def refuse(name):
+        def refused(*args, **kwargs):
+            raise CheckFailure(f"{what}: calls {name}; this exercise asks for it by hand\n"
+                               f"  hint: subtract the row maximum, then exp, sum, log and index")
+        return refused
+
+    try:
+        for owner, name, _ in saved:
+            setattr(owner, name, refuse(name))
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+def cross_entropy(cross_entropy, seed=0):
+    what = "cross_entropy(logits, Y)"
+    g = torch.Generator().manual_seed(seed)
+    cases = [
+        ("random logits", torch.randn(7, 5, generator=g) * 3),
+        ("logits in the thousands", torch.randn(6, 4, generator=g) * 1000 + 2000),
+        ("very negative logits", torch.randn(6, 4, generator=g) * 50 - 5000),
+        ("one logit of 1e4 per row", torch.randn(5, 9, generator=g).index_put_(
+            (torch.arange(5), torch.tensor([0, 3, 8, 2, 2])), torch.tensor(1e4))),
+        ("equal large logits", torch.full((3, 27), 300.0)),
+    ]
+    for label, logits in cases:
+        n, V = logits.shape
+        Y = torch.randint(0, V, (n,), generator=g)
+        if label == "one logit of 1e4 per row":
+            Y[:3] = torch.tensor([0, 3, 8])  # some targets on the huge logit (loss ~0), others far below it
+        z = logits.clone().requires_grad_()
+        with _by_hand(what):
+            loss = cross_entropy(z, Y)
+        expect(isinstance(loss, torch.Tensor) and loss.dim() == 0, f"{what} on {label}",
+               f"expected a 0-dim tensor, got {getattr(loss, 'shape', type(loss).__name__)}",
+               hint="average over the examples with .mean(); keep it a tensor (no .item())")
+        zr = logits.double().requires_grad_()
+        ref = F.cross_entropy(zr, Y)
+        value = loss.item()
+        hint = "-z[t, Y[t]] + ln sum_j exp(z[t, j]), averaged over t; the sums run over the vocabulary (dim=1)"
+        if math.isnan(value) or math.isinf(value):
+            hint = ("exp overflowed or underflowed: subtract each row's maximum from the logits before exp "
+                    "(the log-sum-exp trick)")
+        elif abs(value * n - ref.item()) < 1e-3 * max(1, abs(ref.item())) and n > 1:
+            hint = "the mean over examples, not the sum"
+        tol = 1e-5 * max(1.0, float(logits.abs().max()) / 100)
+        assert_scalar(f"{what} on {label} ({n}x{V})", loss, ref.item(), rtol=1e-5, atol=tol, hint=hint)
+        expect(loss.requires_grad, what, "the loss does not depend on the logits through autograd",
+               hint="no .item(), .detach() or numpy on the way")
+        loss.backward()
+        ref.backward()
+        expect(z.grad is not None, what, "no gradient reached the logits")
+        assert_close(f"gradient of {what} on {label}", z.grad, zr.grad, rtol=1e-4, atol=1e-6,
+                     hint="the gradient is (softmax(z) - onehot(Y)) / n: it is wrong if the value is computed "
+                          "through overflowing or detached intermediate values")
+
+
+# ----------------------------------------------------------------------- sgd_step
+
+
+def _sgd_oracle(params, X, Y, lr):
+    for p in params:
+        p.grad = None
+    loss = F.cross_entropy(_forward64(X, *params), Y)
+    loss.backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+    return loss.item()
+
+
+def _short_run(sgd_step, steps=SHORT_RUN_STEPS, seed=0):
+    """A seeded short training run on the embedded names; returns the validation loss.
+
+    8,000 training names, 1,000 validation names, batch 32, lr 0.1. The initial
+    weights are scaled (lesson 03 explains why) so that a few hundred steps go a
+    long way. The batches come from the check's own generator, so every correct
+    sgd_step sees the same batches and ends within float noise of the same loss.
+    """
+    from course.data import load_names, split
+
+    train_words, val_words, _ = split(load_names("embedded"))
+    Xtr, Ytr = _windows(train_words[:8000], STOI, 3)
+    Xval, Yval = _windows(val_words[:1000], STOI, 3)
+    g = torch.Generator().manual_seed(seed)
+    params = [torch.randn(27, 10, generator=g), torch.randn(30, 200, generator=g) * 0.2,
+              torch.randn(200, generator=g) * 0.01, torch.randn(200, 27, generator=g) * 0.01, torch.zeros(27)]
+    params = [p.requires_grad_() for p in params]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batch 32: one thread is several times faster on a small CPU
+    try:
+        for _ in range(steps):
+            ix = torch.randint(0, Xtr.shape[0], (32,), generator=g)
+            sgd_step(params, Xtr[ix], Ytr[ix], 0.1)
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        return F.cross_entropy(_forward64(Xval, *_double(params)), Yval).item()
+
+
+def sgd_step(sgd_step, seed=0, short_run=True):
+    what = "sgd_step(params, X, Y, lr)"
+    V, d, b, H, n = 7, 3, 3, 9, 24
+    params = _params(seed, V, d, b, H, scale=0.8, requires_grad=True)
+    ref = [p.detach().double().clone().requires_grad_() for p in params]
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randint(0, V, (n, b), generator=g)
+    Y = (X[:, -1] * 2 + 1) % V  # a learnable rule, so the loss falls
+    names = ("C", "W1", "b1", "W2", "b2")
+    for step in range(1, 4):
+        before = [p.detach().clone() for p in params]
+        loss = sgd_step(params, X, Y, 0.5)
+        expected = _sgd_oracle(ref, X, Y, 0.5)
+        for name, p in zip(names, params):
+            expect(isinstance(p, torch.Tensor) and p.is_leaf and p.requires_grad, what,
+                   f"after step {step}, {name} is no longer a leaf tensor that requires grad",
+                   hint="update in place under torch.no_grad(): p -= lr * p.grad")
+        hint = ("return the loss before the update, as a float (loss.item()); "
+                "sgd_step calls your forward, so make forward's check pass first")
+        assert_scalar(f"{what}: loss returned at step {step}", loss, expected, rtol=1e-5, atol=1e-6, hint=hint)
+        for name, p, r, p0 in zip(names, params, ref, before):
+            hint = "p <- p - lr * p.grad for every parameter in params"
+            if torch.equal(p.detach(), p0):
+                hint = (f"{name} did not change: update every parameter in place (p -= lr * p.grad under "
+                        f"torch.no_grad()); p = p - ... only rebinds a local name")
+            elif step > 1:
+                hint = "reset every p.grad (to None or zero) before backward(): gradients accumulate across calls"
+            assert_close(f"{what}: {name} after step {step}", p, r, rtol=1e-4, atol=1e-5, hint=hint)
+    if short_run:
+        loss = _short_run(sgd_step, seed=seed)
+        expect(loss < SHORT_RUN_THRESHOLD, what,
+               f"a seeded {SHORT_RUN_STEPS}-step run on the embedded names reached validation loss {loss:.3f}; "
+               f"a correct sgd_step reaches about {SHORT_RUN_MEASURED} (threshold {SHORT_RUN_THRESHOLD})",
+               hint="update every parameter with the lr you are given, reset gradients each step")
+
+
+# ------------------------------------------------------------------------ sample
+
+
+class _CountingItos(dict):
+    """itos that stops a sampler which never reaches '.'."""
+
+    def __init__(self, *args, limit=1000):
+        super().__init__(*args)
+        self.calls, self.limit = 0, limit
+
+    def _count(self):
+        self.calls += 1
+        if self.calls > self.limit:
+            fail("sample(params, itos, generator, block_size)",
+                 f"more than {self.limit} characters sampled without reaching '.'",
+                 hint="stop when the sampled index is 0 ('.'); slide the context: context[1:] + [ix]")
+
+    def __getitem__(self, key):
+        self._count()
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._count()
+        return super().get(key, default)
+
+
+def _chain_model(logit_rows, V, block_size):
+    """Parameters under which the next token depends on the newest context token only.
+
+    C is the identity (d = V); W1 copies the newest token's one-hot into the
+    hidden layer (tanh(2) = 0.964 where it is 1); W2 row i holds the wanted
+    logits after token i, divided by tanh(2)."""
+    t = math.tanh(2.0)
+    C = torch.eye(V)
+    W1 = torch.zeros(block_size * V, V)
+    W1[(block_size - 1) * V + torch.arange(V), torch.arange(V)] = 2.0
+    return [C, W1, torch.zeros(V), torch.as_tensor(logit_rows, dtype=torch.float32) / t, torch.zeros(V)]
+
+
+def sample(sample, seed=0):
+    what = "sample(params, itos, generator, block_size)"
+    symbols = "." + string.ascii_lowercase + string.ascii_uppercase[:23]  # V = 50
+    V = len(symbols)
+    # Deterministic: after token i comes token i + 1, and after the last one '.'.
+    rows = torch.full((V, V), -40.0)
+    rows[torch.arange(V), (torch.arange(V) + 1) % V] = 40.0
+    for block_size in (3, 2):
+        itos = _CountingItos(enumerate(symbols))
+        name = sample(_chain_model(rows, V, block_size), itos, torch.Generator().manual_seed(seed), block_size)
+        expect(isinstance(name, str), what, f"expected a str, got {type(name).__name__}")
+        expected = symbols[1:]
+        hint = ("start from the all-'.' context, slide it with context[1:] + [ix], stop only when '.' "
+                "is sampled (no length limit), leave '.' out of the name")
+        if name.startswith(expected[:5]) and len(name) < len(expected):
+            hint = f"the name stopped after {len(name)} characters without '.' being sampled: no length limit"
+        assert_equal(f"{what} when the model spells a {V - 1}-character name for sure (block_size={block_size})",
+                     name, expected, hint=hint)
+
+    # Right distribution: from the start 'a' with probability 0.3 and 'b' with 0.7, then the end.
+    rows = torch.full((V, V), -40.0)
+    rows[0, 1], rows[0, 2] = math.log(0.3), math.log(0.7)
+    rows[1:, 0] = 40.0
+    params = _chain_model(rows, V, 3)
+    gen = torch.Generator().manual_seed(seed + 9)
+    names = [sample(params, _CountingItos(enumerate(symbols)), gen, 3) for _ in range(400)]
+    expect(set(names) <= {"a", "b"}, what, f"impossible names were sampled: {sorted(set(names) - {'a', 'b'})[:5]}",
+           hint="draw from softmax(logits) over the vocabulary (dim=1 of the (1, V) logits)")
+    share = names.count("a") / len(names)
+    expect(abs(share - 0.3) < 5 * math.sqrt(0.21 / len(names)), what,
+           f"'a' should start 30% of the names, it started {share:.1%} of 400",
+           hint="draw with torch.multinomial from the softmax probabilities; not argmax, not uniform")
+
+    # Reproducible from the generator alone, whatever the global random state.
+    params = _params(seed, 27, 4, 3, 16, scale=0.5)
+    params[4][0] += 1.5  # names end soon enough
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        random.seed(global_seed)
+        gen = torch.Generator().manual_seed(seed + 7)
+        runs.append([sample(params, _CountingItos(enumerate(ALPHABET)), gen, 3) for _ in range(20)])
+    expect(runs[0] == runs[1], what,
+           "two generators with the same seed gave different names: randomness came from elsewhere",
+           hint="pass generator=generator to torch.multinomial; do not use random or the global torch RNG")
+    gen = torch.Generator().manual_seed(seed + 8)
+    other = [sample(params, _CountingItos(enumerate(ALPHABET)), gen, 3) for _ in range(20)]
+    expect(runs[0] != other, what, "generators with different seeds gave the same 20 names",
+           hint="sample with the generator you are given")
+    expect(all("." not in n for n in runs[0]), what, f"names must not contain '.', got {runs[0][:5]}")
