@@ -142,10 +142,10 @@ def _is_constant(node):
 def _keep(node):
     if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return True
-    if isinstance(node, ast.Assign):
-        return _is_constant(node.value)
+    if isinstance(node, ast.Assign):  # NAME = constant, not obj.attr = constant
+        return all(isinstance(t, ast.Name) for t in node.targets) and _is_constant(node.value)
     if isinstance(node, ast.AnnAssign):
-        return node.value is not None and _is_constant(node.value)
+        return isinstance(node.target, ast.Name) and node.value is not None and _is_constant(node.value)
     return False
 
 

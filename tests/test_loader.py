@@ -155,3 +155,11 @@ def test_sync_keeps_one_side_and_backs_up_the_other(copy, monkeypatch):
     assert len(backups) == 1 and backups[0].read_text() == notebook_before
     assert pick_source(BIGRAM, copy) == BIGRAM.script(copy), "after sync the two files agree"
     assert load(BIGRAM.notebook(copy)).build_vocab(["ab"])[0] == {".": 0, "a": 1, "b": 2}
+
+
+def test_only_plain_constants_are_kept(tmp_path):
+    path = tmp_path / "x.py"
+    path.write_text("BLOCK = 3\nmodel.training = False\nitems[0] = 1\nNAME: str = 'a'\nwords = load()\n")
+    module = load(path)
+    assert (module.BLOCK, module.NAME) == (3, "a")
+    assert not hasattr(module, "words")
