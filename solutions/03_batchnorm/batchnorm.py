@@ -821,6 +821,31 @@ save_figure(fig, "03_weight_gradients.png")
 plt.show()
 
 # %% [markdown]
+# ### Saturation and gradient:data, layer by layer
+#
+# The same numbers as bars: the saturation of each tanh layer, and the
+# gradient:data ratio of each weight matrix (log scale), for the four nets.
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4))
+width = 0.2
+for k, (name, (C, layers)) in enumerate(nets.items()):
+    sat = [saturation_fraction(layer.out) for _, layer in tanh_layers(layers)]
+    ax1.bar([j + k * width for j in range(len(sat))], [100 * s for s in sat], width, label=name)
+    ws = [C] + [layer.weight for layer in layers if isinstance(layer, Linear)]
+    ax2.bar([j + k * width for j in range(len(ws))], [update_to_data_ratio(w, w.grad, 1.0) for w in ws], width,
+            label=name)
+ax1.set_xticks([j + 1.5 * width for j in range(5)], [f"tanh {j + 1}" for j in range(5)])
+ax1.set_ylabel("saturated (|t| > 0.97), %")
+ax1.legend(fontsize=8)
+ax2.set_xticks([j + 1.5 * width for j in range(7)], ["C"] + [f"W{j + 1}" for j in range(6)])
+ax2.set_yscale("log")
+ax2.set_ylabel("grad:data = std(grad) / std(W)")
+fig.tight_layout()
+save_figure(fig, "03_saturation_and_grad_ratio.png")
+plt.show()
+
+# %% [markdown]
 # ### The update:data ratio over training
 #
 # The most useful of the plots: $\log_{10}$ of the update:data ratio of every
