@@ -432,7 +432,7 @@ def recompute_population_stats(recompute_population_stats, seed=0):
             assert_close(f"{where} running_mean", bn.running_mean, mean, rtol=1e-4, atol=1e-5,
                          hint="the mean of the layer's input over all of X, the network in training mode, batch by batch"
                               if k else "the mean over all examples of X, not of one batch")
-            hint = "the unbiased variance over all N inputs (not an average of batch variances)"
+            hint = "the unbiased variance over all N inputs, not an average of the batch variances"
             if bn.running_var.shape == var.shape and torch.allclose(bn.running_var.double(), var * (N - 1) / N,
                                                                       rtol=1e-4):
                 hint = "store the unbiased variance (divide by N - 1), as running_var does"

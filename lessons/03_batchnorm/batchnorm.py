@@ -239,7 +239,7 @@ print("tanh gain in PyTorch:", nn.init.calculate_gain("tanh"))
 # | tensor | shape | distribution |
 # |---|---|---|
 # | `C` | (vocab_size, n_embd) | $\mathcal N(0, 1)$ |
-# | `W1` | (block_size·n_embd, n_hidden) | $\mathcal N(0, 1) \cdot \frac{5/3}{\sqrt{\text{block\_size}\cdot\text{n\_embd}}}$ |
+# | `W1` | (block_size·n_embd, n_hidden) | $\mathcal N(0, 1) \cdot \frac{5/3}{\sqrt{\text{fan-in}}}$, fan-in = block_size·n_embd |
 # | `b1` | (n_hidden,) | $0.01\,\mathcal N(0, 1)$ |
 # | `W2` | (n_hidden, vocab_size) | $0.01\,\mathcal N(0, 1)$ |
 # | `b2` | (vocab_size,) | zeros |
@@ -315,11 +315,12 @@ save_figure(fig, "03_init_loss_curves.png")
 plt.show()
 
 # %% [markdown]
-# The published full runs (200k steps; see `extras/benchmarks/lesson03.md`)
-# tell the same story in numbers: on names.txt, the original MLP reaches a
-# validation loss of about 2.17. Small $W_2$ and zero $b_2$ give 2.13. Fixing
-# the tanh saturation as well gives 2.10. Kaiming with gain 5/3 gives the same
-# as a hand-tuned scale, without the tuning.
+# Published full runs of these variants (makemore's names.txt, 200k steps
+# each) tell the same story in numbers: the original MLP reaches a validation
+# loss of about 2.17; small $W_2$ and zero $b_2$ give 2.13; fixing the tanh
+# saturation as well gives 2.10; Kaiming with gain 5/3 gives the same as a
+# hand-tuned scale, without the tuning. This course's own full run of the
+# BatchNorm version below is recorded in `extras/benchmarks/lesson03.md`.
 #
 # ## Part 2: batch normalisation
 #
@@ -507,7 +508,7 @@ plt.show()
 #
 # `weight` has shape (fan_in, fan_out), so the layer computes
 # `x @ weight + bias` (PyTorch stores the transpose). Initialise the weight
-# from $\mathcal N(0,1) \cdot \text{gain} / \sqrt{\text{fan\_in}}$ with the
+# from $\mathcal N(0,1) \cdot \text{gain} / \sqrt{\text{fan-in}}$ with the
 # generator, and the bias (if any) at zero. With `bias=False` the attribute
 # `bias` is `None`.
 
@@ -892,11 +893,18 @@ except ValueError as e:
 # last incomplete batch) through the net. For every BatchNorm layer (a layer
 # with a `running_mean` attribute) gather its **inputs** over all batches,
 # then set its `running_mean` to their mean and its `running_var` to their
-# **unbiased** variance. Work in float64 (or accumulate sums in float64) for
-# accuracy. Leave every layer in evaluation mode (`layer.training = False`)
-# and return nothing. The weights must not change. The function must work
-# for your layers and for `torch.nn.BatchNorm1d` alike (the check uses the
-# latter).
+# **unbiased** variance. That is the variance over all the inputs. In terms
+# of the batch means $\mu_B$ and the (biased) batch variances $\sigma^2_B$,
+# Wu & Johnson write it as $\mathbb E[\sigma^2_B] + \operatorname{Var}(\mu_B)$:
+# averaging the batch variances alone misses the spread of the batch means
+# and comes out too small by about $\sigma^2 / B$. (Averaging *unbiased*
+# batch variances, as some libraries do, is right on average, but it is not
+# exactly the variance over all inputs that this exercise asks for.)
+#
+# Accumulate in float64 for accuracy. Leave every layer in evaluation mode
+# (`layer.training = False`) and return nothing; the weights must not
+# change. The function must work for your layers and for
+# `torch.nn.BatchNorm1d` alike (the check uses the latter).
 
 # %% nbgrader={"grade": false, "grade_id": "recompute_population_stats", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def recompute_population_stats(C, layers, X, batch_size=32):

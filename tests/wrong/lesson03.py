@@ -377,13 +377,13 @@ def pop_biased_var(C, layers, X, batch_size=32):
 
 
 def pop_mean_of_batch_vars(C, layers, X, batch_size=32):
-    """Averages the batch variances: misses the spread of the batch means."""
+    """Averages the (biased) batch variances: misses the spread of the batch means."""
     with torch.no_grad():
         per_batch = list(_batches(C, layers, X, batch_size))
         stats = []
         for k in range(len(per_batch[0])):
             means = torch.stack([b[k].mean(0) for b in per_batch])
-            variances = torch.stack([b[k].var(0, unbiased=True) for b in per_batch])
+            variances = torch.stack([b[k].var(0, unbiased=False) for b in per_batch])
             stats.append((means.mean(0), variances.mean(0)))
         _set(layers, stats)
 
