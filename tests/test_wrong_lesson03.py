@@ -1,6 +1,6 @@
 """Every classic mistake of lesson 03 fails its exercise's check with a CheckFailure,
-and the correct layers the mistakes are built from pass (so a wrong version fails
-for its one mistake)."""
+and correct versions written differently from the reference pass (among them the
+layers the mistakes are built from, so a wrong version fails for its one mistake)."""
 
 import pytest
 
@@ -20,6 +20,9 @@ def test_mistake_is_caught(exercise, wrong):
     assert len(message) < 800, "a failure message should be short enough to read"
 
 
-@pytest.mark.parametrize("exercise", sorted(RIGHT))
-def test_base_of_the_mistakes_passes(exercise):
-    getattr(check, exercise)(RIGHT[exercise])
+RIGHT_CASES = [(exercise, right) for exercise, rights in RIGHT.items() for right in rights]
+
+
+@pytest.mark.parametrize("exercise,right", RIGHT_CASES, ids=[r.__name__ for _, r in RIGHT_CASES])
+def test_correct_version_passes(exercise, right):
+    getattr(check, exercise)(right)

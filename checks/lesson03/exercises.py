@@ -8,6 +8,7 @@ torch.nn layers for the population statistics. No training runs here.
 
 import copy
 import math
+import warnings
 
 import torch
 import torch.nn as nn
@@ -231,7 +232,9 @@ def BatchNorm1d(BatchNorm1d, seed=0):
     # A batch of one in training mode has no variance: a clear error, not NaN.
     bn = BatchNorm1d(4)
     try:
-        out = bn(torch.randn(1, 4, generator=g))
+        with warnings.catch_warnings():  # a var() warning before the error is not the point (and stderr costs
+            warnings.simplefilter("ignore")  # the points of an nbgrader cell)
+            out = bn(torch.randn(1, 4, generator=g))
     except ValueError:
         pass
     except Exception as e:  # noqa: BLE001 - any other exception is the learner's own bug

@@ -438,5 +438,59 @@ WRONG = {
                                    pop_just_forward, pop_left_in_training],
 }
 
-# The correct layers above must pass their checks (tests/test_wrong_lesson03.py proves it).
-RIGHT = {"BatchNorm1d": BatchNorm1d, "Linear": Linear}
+# ------------------------------------------- correct alternatives (must pass)
+
+
+def init_normal_(V, T, E, H, g):
+    """Another correct init: Tensor.normal_ with the std, drawn in another order."""
+    def normal(*shape, std):
+        return torch.empty(*shape).normal_(0.0, std, generator=g).requires_grad_()
+
+    return {"W2": normal(H, V, std=0.01), "W1": normal(T * E, H, std=(5 / 3) / math.sqrt(T * E)),
+            "C": normal(V, E, std=1.0), "b1": normal(H, std=0.01), "b2": torch.zeros(V, requires_grad=True)}
+
+
+class bn_in_place(BatchNorm1d):
+    """Correct: var_mean with correction=0, running statistics updated in place with lerp_."""
+
+    def stats(self, x):
+        if not self.training:
+            return self.running_mean, self.running_var
+        if x.shape[0] <= 1:
+            raise ValueError(f"need more than 1 value per channel in training mode, got {tuple(x.shape)}")
+        var, mean = torch.var_mean(x, dim=0, correction=0)
+        with torch.no_grad():
+            n = x.shape[0]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * n / (n - 1), self.momentum)
+        return mean, var
+
+
+def saturation_two_sided(t, threshold=0.97):
+    return ((t < -threshold) | (t > threshold)).sum() / t.numel()  # a 0-dim tensor is fine too
+
+
+def ratio_biased_std(param, grad, lr):
+    return (lr * grad).std(correction=0) / param.std(correction=0)
+
+
+def pop_concatenated(C, layers, X, batch_size=32):
+    """Correct: keep every input, concatenate, then mean and unbiased variance."""
+    with torch.no_grad():
+        _set(layers, [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X, batch_size)])
+
+
+def deep_correct(V, T, E, H, L, g):
+    return _deep(V, T, E, H, L, g)
+
+
+# Correct versions, the layers above included, must pass their checks (tests/test_wrong_lesson03.py).
+RIGHT = {
+    "init_mlp": [init_normal_],
+    "BatchNorm1d": [BatchNorm1d, bn_in_place],
+    "Linear": [Linear],
+    "build_deep_mlp": [deep_correct],
+    "saturation_fraction": [saturation_two_sided],
+    "update_to_data_ratio": [ratio_biased_std],
+    "recompute_population_stats": [pop_concatenated],
+}
