@@ -278,8 +278,10 @@ check.init_mlp(init_mlp)
 # ### The effect on training
 #
 # Train both initialisations for a few thousand steps with the same batches
-# (batch 32, learning rate 0.1). The naive one spends its first steps
-# shrinking its logits; the fixed one starts where the naive one arrives.
+# (batch 32, learning rate 0.1). The naive one spends its first thousand or
+# two steps just undoing its overconfidence, the "hockey stick". Even after
+# 10,000 steps it stays well behind (validation 2.81 against 2.30 in our run
+# on the embedded names): its saturated tanh units learn slowly.
 
 # %%
 def train_mlp(params, steps, lr=0.1, batch_size=32, seed=0):
@@ -756,8 +758,10 @@ for name, (C, layers) in nets.items():
 # alike, a std of about 0.6 to 0.7 and a few percent saturated, whatever the
 # depth **and whatever the gain**: the layer divides the scale of the weights
 # out. Without BatchNorm the gain decides. With 0.2 each layer multiplies the
-# scale by about 0.2 and the signal vanishes with depth; with 5/3 it holds,
-# at the price of more saturation.
+# scale by about 0.2 at the start and the signal all but vanishes in the
+# middle of the stack (the last layers grow their weights during training
+# and partly recover). With 5/3 it holds, at the price of more saturation,
+# 10 to 20 % per layer.
 
 # %%
 def tanh_layers(layers):
