@@ -20,10 +20,15 @@ import traceback
 from pathlib import Path
 
 import pytest
+import torch
 
 from course import lessons as registry
 from course.assertions import CheckFailure
 from course.loader import LoadError, load, pick_source
+
+# The checks use tiny tensors: with 2 threads on a busy 2-core machine each op waits
+# for the other thread (BatchNorm checks measured 30x slower). One thread for all.
+torch.set_num_threads(1)
 
 try:  # property-based checks must not fail slow-but-correct code for its speed
     from hypothesis import settings

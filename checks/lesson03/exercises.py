@@ -18,10 +18,6 @@ from course.assertions import assert_close, assert_equal, assert_scalar, expect,
 
 LN27 = math.log(27)
 
-# Tiny tensors: with 2 threads a busy machine makes each BatchNorm call wait for
-# the other thread (measured 30x slower). One thread keeps the checks fast.
-torch.set_num_threads(1)
-
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
