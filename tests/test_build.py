@@ -57,7 +57,7 @@ def test_no_solution_reaches_lessons(lesson, rendered):
             assert marker not in text, f"{rel} contains {marker}"
         if rel.endswith(".ipynb"):
             text = "\n".join(src for _, src in ipynb_code_cells(text))
-        leaked = [line for line in secret if line in text]
+        leaked = sorted(secret & {line.strip() for line in text.splitlines()})
         assert not leaked, f"{rel} contains solution lines: {leaked[:3]}"
 
 
