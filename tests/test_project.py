@@ -48,3 +48,16 @@ def test_reading_list_cites_the_papers():
     for needle in ("Bengio", "Ioffe", "Wu", "van den Oord", "Vaswani", "Radford", "Sennrich"):
         assert needle in text
     assert not list((ROOT / "extras").rglob("*.pdf"))
+
+
+def test_readme_counts_each_lessons_exercises():
+    from tests.helpers import exercise_tests
+
+    rows = {line.split("`")[1]: line for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| `")}
+    for lesson in registry.all_lessons():
+        cell = rows[lesson.folder].rstrip(" |").rsplit("|", 1)[1].strip()
+        if (ROOT / "checks" / f"lesson{lesson.number}").is_dir():
+            assert cell == str(len(exercise_tests(lesson))), f"README: {lesson.folder} has {cell}"
+        else:
+            assert cell == "not written yet", f"README: {lesson.folder} says {cell}"
