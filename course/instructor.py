@@ -41,7 +41,7 @@ DEFAULT_DIR = registry.ROOT / "course-nbgrader"
 COURSE_ID = "llm-from-scratch"
 KERNEL_NAME = "llm-from-scratch"
 CELL_TIMEOUT = 30  # seconds per cell (nbgrader's default); an infinite loop costs one per hanging cell
-LEARNER_TIMEOUT = 600  # seconds for one learner's whole autograde: stops a kernel that ignores interrupts
+LEARNER_TIMEOUT = 600  # seconds for one learner's whole notebook: many slow cells, each under CELL_TIMEOUT
 # stderr that says nothing about correctness. A check's verdict is an exception, never stderr, but nbgrader
 # scores any stderr in a graded cell 0: Python warnings (`file:line: SomeWarning: ...`, e.g. a torch
 # deprecation triggered by correct code) and matplotlib's first-run font cache notice are dropped.
@@ -243,22 +243,19 @@ def _descendants(pid):
     return out
 
 
-def run_nbgrader(course_dir, *args, timeout=None):
-    """Run `nbgrader ARGS` in the course folder; (exit code, output). Exit code None: killed at `timeout`."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.Popen(cmd, cwd=course_dir, env=nbgrader_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, out
-    except subprocess.TimeoutExpired:
-        for pid in [proc.pid, *_descendants(proc.pid)]:  # nbgrader and the kernel it started
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        out, _ = proc.communicate()
-        return None, out
+def _kill(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run_nbgrader(course_dir, *args):
+    """Run `nbgrader ARGS` in the course folder; (exit code, output)."""
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=nbgrader_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc.returncode, proc.stdout
 
 
 def _require(course_dir):
@@ -352,7 +349,7 @@ def _candidates(folder, lesson):
 
 
 def pick_file(folder, lesson):
-    """The learner's file for `lesson` in `folder`: (path, note) or raises LoadError with the reason."""
+    """The learner's file for `lesson` in `folder`, or LoadError saying why there is none."""
     files = _candidates(folder, lesson)
     if not files:
         raise LoadError(f"no {lesson.name}.py or {lesson.name}.ipynb in the folder")
@@ -364,9 +361,13 @@ def pick_file(folder, lesson):
         return files[0]
     py, nb = py[0], nb[0]
     try:
-        fp_py, fp_nb = code_fingerprint(py), code_fingerprint(nb)
+        fp_py = code_fingerprint(py)
     except (LoadError, UnicodeDecodeError):
-        return nb if py.stat().st_size == 0 else py
+        return nb  # an unreadable script next to a notebook: grade the notebook
+    try:
+        fp_nb = code_fingerprint(nb)
+    except (LoadError, UnicodeDecodeError):
+        return py
     pristine = _pristine_fingerprint(lesson)
     if fp_py == fp_nb or fp_nb == pristine:
         return py  # the same code, or only the .py was edited
@@ -571,6 +572,10 @@ def collect(submissions, lesson, course_dir=DEFAULT_DIR, log=say):
             sub.gradable = False
             sub.problems.append(str(e))
             continue
+        except Exception as e:  # whatever else a file can do: this learner is not graded, the others are
+            sub.gradable = False
+            sub.problems.append(f"could not be processed: {type(e).__name__}: {_first_line(e)}")
+            continue
         target.mkdir(parents=True)
         nbformat.write(nb, target / f"{lesson.name}.ipynb")
     report = course_dir / "reports" / f"{lesson.folder}-collect.json"
@@ -639,6 +644,9 @@ def cell_verdicts(path, lesson):
             if o.output_type == "stream" and o.name == "stderr":
                 verdict = f"wrote to stderr: {_first_line(o.text)}"
                 break
+            if o.output_type == "execute_result":  # nbgrader reads a displayed number as partial credit
+                verdict = f"displayed {_first_line(o.get('data', {}).get('text/plain', ''))}"
+                break
         out[name] = verdict
     return out
 
@@ -673,10 +681,10 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
 
     nbgrader grades one learner after the other and carries on past a failure.
     A watcher reads its log as it comes: it splits the log per learner and,
-    when one learner's notebook runs longer than `learner_timeout` (a kernel
-    that ignores interrupts), kills that kernel, so nbgrader records the
+    when one learner's notebook runs longer than `learner_timeout` in all
+    (slow cells that add up), kills that kernel, so nbgrader records the
     failure and moves on. Returns {learner: (state, seconds, log)}, state in
-    ok | failed | killed.
+    ok | failed | killed | not reached.
     """
     import threading
 
@@ -700,11 +708,9 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
         learner = current[0]
         if learner and learner not in killed and time.time() - started[learner] > learner_timeout:
             killed.add(learner)
-            for pid in _descendants(proc.pid):  # the kernel (nbgrader itself goes on)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            # The kernel: nbgrader records a dead kernel and goes on with the next learner. Without
+            # /proc, nbgrader itself (its kernel then exits too; the learners after are not reached).
+            _kill(_descendants(proc.pid) or [proc.pid])
         time.sleep(0.5)
     reader.join()
     ended = time.time()
@@ -718,8 +724,8 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
         state = "killed" if learner in killed else "failed" if learner in failed or not autograded.is_file() else "ok"
         results[learner] = (state, seconds, "".join(logs[None] + logs[learner]))
     for learner in learners:
-        if learner not in results:  # nbgrader never reached it
-            results[learner] = ("failed", 0.0, text)
+        if learner not in results:
+            results[learner] = ("not reached", 0.0, text)
     return results
 
 
@@ -807,12 +813,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
             with _gradebook(course_dir) as gb:
                 outcome.score = float(gb.find_submission(lesson.folder, learner).score)
         else:
-            outcome.problems.append({
-                "killed": f"grading took over {learner_timeout} s and was stopped (a loop that ignores interrupts?)",
-                "failed": "nbgrader could not grade it"
-                + ("; the kernel died again (a crash, out of memory?)" if "DeadKernelError" in text
-                   else ": " + _first_line(_error_line(text))),
-            }[state])
+            outcome.problems.append(_failure(state, text, learner_timeout))
             _forget(course_dir, lesson, learner)
         outcome.seconds = seconds
 
@@ -845,9 +846,22 @@ def _add_exit_guard(path):
     nbformat.write(nb, path)
 
 
-def _error_line(out):
-    lines = [line for line in out.splitlines() if "Error" in line or "error" in line]
-    return lines[-1] if lines else _tail(out, 1)
+def _failure(state, log, learner_timeout):
+    """Why nbgrader could not grade a learner, from its log, in words."""
+    if state == "not reached":
+        return "not graded: nbgrader stopped before this learner; grade again with --learner"
+    if state == "killed":
+        return (f"not graded: still running after {learner_timeout} s in all, and stopped (many slow cells, "
+                f"each under the per-cell timeout?)")
+    if "Timeout waiting for IOPub output" in log:
+        return ("not graded: a cell went on running after the per-cell timeout's interrupt (a loop that "
+                "catches KeyboardInterrupt, e.g. a bare `except:`?)")
+    if "DeadKernelError" in log or "Kernel died" in log:
+        return "not graded: the kernel died again (a crash, out of memory?)"
+    errors = re.findall(r"^\s*([\w.]*(?:Error|Exception|Exit)): (.*)$", log, re.M)
+    if errors:
+        return f"not graded: nbgrader failed with {errors[-1][0]}: {_first_line(errors[-1][1])}"
+    return "not graded: nbgrader failed (see its log)"
 
 
 REPORT_COLUMNS = ["learner", "status", "score", "max_score", "exercises_failed", "problems", "notes", "seconds"]

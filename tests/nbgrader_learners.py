@@ -1,5 +1,7 @@
 """Learner submissions for the nbgrader tests, made from a lesson's own files.
 
+    python -m tests.nbgrader_learners DIR     writes the lesson 01 batch into DIR (a demo for instructors)
+
 A submission starts from the learner's copy in lessons/ and takes the
 reference code of some exercises from solutions/, so it is what a learner
 who solved those exercises would hand in. The bad submissions of lesson 01
@@ -129,6 +131,13 @@ def lesson01_submissions(root):
     write(root / "warning", "bigram.py", py_text(nb))
     expected["warning"] = (13, "graded")
 
+    # A loop that swallows the per-cell timeout's interrupt: nbgrader gives up on this notebook.
+    nb = edit(solved(lesson, "all"), "build_vocab", "    chars = sorted",
+              "    while True:\n        try:\n            while True:\n                pass\n"
+              "        except BaseException:\n            pass\n    chars = sorted")
+    write(root / "ignores_interrupt", "bigram.py", py_text(nb))
+    expected["ignores_interrupt"] = (0, "not graded")
+
     write(root / "empty", "bigram.py", "")
     expected["empty"] = (0, "not graded")
 
@@ -144,3 +153,10 @@ def lesson01_submissions(root):
     expected["no_file"] = (0, "not graded")
     return expected
 
+
+
+if __name__ == "__main__":
+    import sys
+
+    for learner, (score, status) in lesson01_submissions(sys.argv[1]).items():
+        print(f"{learner:<20} expected: {score}/13 {status}")
