@@ -12,9 +12,10 @@ repository, git-ignored) serves every lesson present in solutions/:
     reports/NN_name.csv                   one line per learner: score, outcome, what went wrong
     logs/NN_name/LEARNER.log              nbgrader's own log of each learner's autograde
 
-nbgrader runs as a subprocess per learner (`python -m nbgrader ...`), with
-this environment's bin/ first on PATH (nbgrader shells out to `alembic`) and
-a wall-clock limit, so one submission can never stop the batch.
+nbgrader runs in a subprocess (`python -m nbgrader ...`) with this
+environment's bin/ first on PATH (it shells out to `alembic`). A watcher
+splits autograde's log per learner and stops a learner's kernel past a
+wall-clock limit, so one submission can never stop the batch.
 """
 
 import ast
@@ -817,10 +818,11 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
             _forget(course_dir, lesson, learner)
         outcome.seconds = seconds
 
-    if any(o.status == "graded" for o in outcomes.values()):
-        code, out = run_nbgrader(course_dir, "generate_feedback", lesson.folder, "--force")
+    graded = [learner for learner, o in outcomes.items() if o.status == "graded"]
+    for student in (graded if learners else ["*"] if graded else []):  # a regrade redoes only its learners
+        code, out = run_nbgrader(course_dir, "generate_feedback", lesson.folder, "--force", f"--student={student}")
         if code != 0:
-            log(f"generate_feedback reported errors (see above):\n{_tail(out)}")
+            log(f"generate_feedback reported errors:\n{_tail(out)}")
     for outcome in outcomes.values():
         if outcome.status != "graded" and LEARNER_ID.match(outcome.learner):
             _not_graded_feedback(course_dir, lesson, outcome)
@@ -830,8 +832,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     write_report(course_dir / "reports" / f"{lesson.folder}.csv", outcomes)
     for outcome in outcomes.values():
         log(outcome.summary())
-    graded = sum(o.status == "graded" for o in outcomes.values())
-    log(f"{lesson.folder}: {graded} of {len(outcomes)} learners graded; grades: {course_dir / 'grades.csv'}, "
+    log(f"{lesson.folder}: {len(graded)} of {len(outcomes)} learners graded; grades: {course_dir / 'grades.csv'}, "
         f"feedback: {course_dir / 'feedback'}, outcomes: {course_dir / 'reports' / (lesson.folder + '.csv')}")
     return outcomes
 
