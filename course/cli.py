@@ -5,6 +5,7 @@
     course data [--names SRC]        the data sets (SRC: embedded, classic, a path or URL)
     course sync 01 --keep py|ipynb   make the .py and .ipynb of a lesson agree again
     course build [--check] [--force] regenerate lessons/ from solutions/ (instructors)
+    course nbgrader ...              release, collect and grade with nbgrader (instructors, INSTRUCTORS.md)
 """
 
 import argparse
@@ -15,6 +16,7 @@ import time
 
 from . import lessons as registry
 from .data import DataError
+from .instructor import GradingError, add_commands as add_nbgrader_commands
 
 
 def cmd_data(args):
@@ -134,10 +136,11 @@ def main(argv=None):
     p.add_argument("lesson", help="lesson number or name, e.g. 01")
     p.add_argument("--keep", choices=["py", "ipynb"], required=True, help="the file whose content wins")
     p.set_defaults(run=cmd_sync)
+    add_nbgrader_commands(sub)
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except (DataError, KeyError) as e:
+    except (DataError, GradingError, KeyError) as e:
         print(f"course: {e.args[0] if e.args else e}", file=sys.stderr)
         return 1
 
