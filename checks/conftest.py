@@ -122,8 +122,18 @@ def pytest_runtest_call(item):
 
 
 def _learner_frames(tb, path):
-    """Frames of the traceback that are in the learner's file (or its notebook cells)."""
-    return [f for f in traceback.extract_tb(tb) if path and f.filename.startswith(str(path))]
+    """Frames of the traceback in the learner's file (or its notebook cells), each
+    named by its qualified name (`BatchNorm1d.__init__`, not `__init__`)."""
+    frames = []
+    for frame, lineno in traceback.walk_tb(tb):
+        if path and frame.f_code.co_filename.startswith(str(path)):
+            summary = traceback.FrameSummary(frame.f_code.co_filename, lineno, frame.f_code.co_qualname)
+            frames.append(summary)
+    return frames
+
+
+def _part_of(name, exercise):
+    return name == exercise or name.startswith(exercise + ".")
 
 
 def _where(frame):
@@ -141,7 +151,7 @@ def describe(exercise, excinfo, learner):
         if not frames:
             return None
         f = frames[-1]
-        if f.name == exercise:
+        if _part_of(f.name, exercise):
             return ("not attempted", f"{exercise}: not attempted yet ({_where(f)})")
         return ("not attempted", f"{exercise}: not attempted yet: it needs {f.name}, still blank at {_where(f)}")
     if isinstance(e, CheckFailure):
