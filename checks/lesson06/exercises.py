@@ -140,6 +140,24 @@ def _attention_hint(out, x, wq, wk, wv, n_head):
     return None
 
 
+def _dropout_on_weights(what, call, weights_shape, out_shape):
+    """The dropout module is applied once, to the attention weights (after the softmax)."""
+    seen = []
+
+    def spy(w):
+        seen.append(tuple(w.shape))
+        return torch.zeros_like(w)
+
+    out = call(spy)
+    hint = "apply dropout to the attention weights, after the softmax and before the product with v"
+    # Any layout of the weights will do (one head may carry a head dimension of 1): (..., T, T), all of them.
+    right = (len(seen) == 1 and seen[0][-2:] == weights_shape[-2:]
+             and math.prod(seen[0]) == math.prod(weights_shape))
+    expect(right, what, f"the dropout module was applied to tensors of shapes {seen}, expected once to the "
+                        f"attention weights of shape {weights_shape}", hint)
+    assert_close(f"{what} with a dropout that zeroes the weights", out, torch.zeros(out_shape), atol=1e-7, hint=hint)
+
+
 @_one_thread
 def attention_head(attention_head, seed=0):
     what = "attention_head(x, w_query, w_key, w_value)"
@@ -153,10 +171,8 @@ def attention_head(attention_head, seed=0):
         hint = _attention_hint(out, x.double(), wq.double(), wk.double(), wv.double(), 1)
         assert_close(f"{what} with (B, T, C) = {(B, T, C)}, head size {d}", out, expected,
                      rtol=1e-4, atol=1e-5, hint=hint or "compare with softmax(q k^T / sqrt(d), future masked) @ v")
-    # Dropout is applied to the weights: a module that zeroes everything gives zeros.
-    out = attention_head(x, wq, wk, wv, dropout=lambda w: torch.zeros_like(w))
-    assert_close(f"{what} with a dropout that zeroes the weights", out, torch.zeros(B, T, d), atol=1e-7,
-                 hint="apply dropout to the attention weights, after the softmax and before @ v")
+    _dropout_on_weights(what, lambda dropout: attention_head(x, wq, wk, wv, dropout=dropout), (B, T, T),
+                        (B, T, d))
     out = attention_head(x, wq, wk, wv, dropout=nn.Dropout(0.5).eval())
     assert_close(f"{what} with nn.Dropout(0.5) in eval mode", out, expected, rtol=1e-4, atol=1e-5)
     _causal_property(what, lambda x: attention_head(x, *(torch.randn(3, x.shape[-1], generator=_gen(1),
@@ -183,7 +199,7 @@ def multi_head_attention(multi_head_attention, seed=0):
         hint = _attention_hint(out, x.double(), wq.double(), wk.double(), wv.double(), h)
         if hint is None and h > 1 and out.shape == expected.shape:
             d = C // h
-            perm = torch.arange(C).view(h, d).T.reshape(C)  # rows read as view(..., d, n_head)
+            perm = torch.arange(C).view(d, h).T.reshape(C)  # head i, element j at column j*h + i
             wrong = _reference_heads(x.double(), wq.double()[perm], wk.double()[perm], wv.double()[perm], h)
             if torch.allclose(out.double(), wrong[..., perm.argsort()], atol=1e-5):
                 hint = ("head i owns rows i*d..(i+1)*d-1 of each weight: split C as view(B, T, n_head, d), "
@@ -193,9 +209,8 @@ def multi_head_attention(multi_head_attention, seed=0):
                                   "concatenate the heads' outputs along the last dimension")
     out = multi_head_attention(x, wq, wk, wv, h, dropout=nn.Dropout(0.5).eval())
     assert_close(f"{what} with nn.Dropout(0.5) in eval mode", out, expected, rtol=1e-4, atol=1e-5)
-    out = multi_head_attention(x, wq, wk, wv, h, dropout=lambda w: torch.zeros_like(w))
-    assert_close(f"{what} with a dropout that zeroes the weights", out, torch.zeros(B, T, C), atol=1e-7,
-                 hint="apply dropout to the attention weights, after the softmax")
+    _dropout_on_weights(what, lambda dropout: multi_head_attention(x, wq, wk, wv, h, dropout=dropout),
+                        (B, h, T, T), (B, T, C))
 
     def f(x):
         C = x.shape[-1] * 2
