@@ -164,7 +164,7 @@ def _play_to_text(markdown):
             continue
         speaker = _SPEAKER.fullmatch(line)
         if speaker:
-            current = [speaker.group(1).strip() + ":"]
+            current = [" ".join(speaker.group(1).replace(":", " ").split()) + ":"]  # one colon, at the end
             speeches.append(current)
             continue
         if line[0] in "_*" and len(line) > 1 and line.endswith(line[0]):
