@@ -417,7 +417,7 @@ def _gpt_model_checks(GPT, GPTConfig):
         count()
     except AssertionError:
         c, got = counts[-1]
-        fail(what, f"{got:,} parameters for {c}, the formula V*C + T*C + L*(12C^2 + 13C) + 2C + C*V + V "
+        fail(what, f"{got:,} parameters for {c}, the formula V*C + T*C + L*(12C^2 + 10C) + 2C + C*V + V "
                    f"gives {_n_params(c):,}")
     # Causality through the whole model: tokens after t never change the logits at <= t.
     failures = []

@@ -599,7 +599,7 @@ check.gpt_forward(gpt_forward, GPT, GPTConfig)
 # matrices without bias, the $C \times C$ output projection with its bias,
 # the feed-forward layer's $C \times 4C$ and $4C \times C$ matrices with
 # biases $4C$ and $C$, and two LayerNorms of $2C$ each:
-# $12C^2 + 13C$. Around the blocks: $VC$ and $TC$ for the embeddings
+# $12C^2 + 10C$. Around the blocks: $VC$ and $TC$ for the embeddings
 # ($T$ = `block_size`), $2C$ for the final LayerNorm and $CV + V$ for the
 # head. For the published "baby GPT" ($V = 65$, $T = 256$, $C = 384$, $L = 6$)
 # that is 10,788,929.
@@ -608,7 +608,7 @@ check.gpt_forward(gpt_forward, GPT, GPTConfig)
 # %%
 def n_params_formula(c):
     C, V, T, L = c.n_embd, c.vocab_size, c.block_size, c.n_layer
-    return V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C + C * V + V
+    return V * C + T * C + L * (12 * C * C + 10 * C) + 2 * C + C * V + V
 
 
 for c in (GPTConfig(vocab_size=vocab_size),
@@ -750,20 +750,23 @@ plt.show()
 # ## What the heads look at
 #
 # To see an attention pattern, run a snippet through the embeddings and the
-# first block's LayerNorm and recompute one head's weights from its query and
-# key matrices. Row $t$ is where position $t$ looks. Some heads of a trained
-# model attend to the previous character or two, some to the start of the
-# word or line, some spread out; the upper triangle is always empty.
+# blocks below block `layer`, then recompute one head's weights from that
+# block's LayerNorm, query and key matrices. Row $t$ is where position $t$
+# looks. In a trained model some heads attend to the previous character or
+# two, some to the start of the word or the line, some spread out over
+# everything; the upper triangle is always empty.
 
 
 # %%
 @torch.no_grad()
-def attention_pattern(model, idx, head):
-    """The (T, T) attention weights of `head` in the first block for one sequence idx (T,)."""
+def attention_pattern(model, idx, layer, head):
+    """The (T, T) attention weights of `head` in block `layer` for one sequence idx (T,)."""
     model.eval()
     T = len(idx)
     x = model.tok_emb(idx[None]) + model.pos_emb(torch.arange(T))
-    block = model.blocks[0]
+    for block in model.blocks[:layer]:
+        x = block(x)
+    block = model.blocks[layer]
     h = block.ln1(x)
     d = model.config.n_embd // model.config.n_head
     rows = slice(head * d, (head + 1) * d)
@@ -774,15 +777,18 @@ def attention_pattern(model, idx, head):
 
 snippet = "ROMEO:\nBut soft, what light"
 ids = torch.tensor([stoi.get(c, 0) for c in snippet])
-fig, axes = plt.subplots(1, min(2, model.config.n_head), figsize=(12, 6))
-for head, ax in enumerate(axes):
-    ax.imshow(attention_pattern(model, ids, head), cmap="viridis")
-    labels = [repr(c)[1:-1] for c in snippet]
+labels = [repr(c)[1:-1] for c in snippet]
+last = model.config.n_layer - 1
+fig, axes = plt.subplots(2, 2, figsize=(12, 12))
+for ax, (layer, head) in zip(axes.flat, [(0, 0), (0, 1), (last, 0), (last, 1)]):
+    ax.imshow(attention_pattern(model, ids, layer, head) ** 0.5, cmap="viridis")  # sqrt: faint links visible
     ax.set_xticks(range(len(snippet)), labels)
     ax.set_yticks(range(len(snippet)), labels)
-    ax.set_title(f"block 0, head {head}")
+    ax.set_title(f"block {layer}, head {head} (colour: sqrt of the weight)")
+for ax in axes[1]:
     ax.set_xlabel("attended position s")
-axes[0].set_ylabel("query position t")
+for ax in axes[:, 0]:
+    ax.set_ylabel("query position t")
 save_figure(fig, "06_gpt_attention.png")
 plt.show()
 
