@@ -336,6 +336,7 @@ def multi_head_attention(x, w_query, w_key, w_value, n_head, dropout=None):
 # %% nbgrader={"grade": true, "grade_id": "test_multi_head_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.multi_head_attention(multi_head_attention)
 
+
 # %% [markdown]
 # ## LayerNorm
 #
@@ -497,6 +498,7 @@ def transformer_block(block, x):
 
 # %% nbgrader={"grade": true, "grade_id": "test_transformer_block", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.transformer_block(transformer_block)
+
 
 # %% [markdown]
 # ## The whole model

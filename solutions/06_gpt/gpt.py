@@ -206,6 +206,9 @@ def causal_average(x):
 
 # %% nbgrader={"grade": true, "grade_id": "test_causal_average", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 check.causal_average(causal_average)
+### BEGIN HIDDEN TESTS
+check.causal_average(causal_average, seed=20170)
+### END HIDDEN TESTS
 
 # %%
 B, T, C = 4, 8, 2
@@ -297,6 +300,9 @@ def attention_head(x, w_query, w_key, w_value, dropout=None):
 
 # %% nbgrader={"grade": true, "grade_id": "test_attention_head", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.attention_head(attention_head)
+### BEGIN HIDDEN TESTS
+check.attention_head(attention_head, seed=20170)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # A look at the weights of a random head on 8 positions: each row sums to 1,
@@ -361,6 +367,9 @@ def multi_head_attention(x, w_query, w_key, w_value, n_head, dropout=None):
 
 # %% nbgrader={"grade": true, "grade_id": "test_multi_head_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.multi_head_attention(multi_head_attention)
+### BEGIN HIDDEN TESTS
+check.multi_head_attention(multi_head_attention, seed=20170)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## LayerNorm
@@ -404,6 +413,9 @@ def layer_norm(x, weight, bias, eps=1e-5):
 
 # %% nbgrader={"grade": true, "grade_id": "test_layer_norm", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.layer_norm(layer_norm)
+### BEGIN HIDDEN TESTS
+check.layer_norm(layer_norm, seed=20170)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## The modules
@@ -529,6 +541,9 @@ def transformer_block(block, x):
 
 # %% nbgrader={"grade": true, "grade_id": "test_transformer_block", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check.transformer_block(transformer_block)
+### BEGIN HIDDEN TESTS
+check.transformer_block(transformer_block, seed=20170)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## The whole model
