@@ -8,7 +8,7 @@ import pytest
 
 from checks.lesson06 import exercises as check
 from course.assertions import CheckFailure
-from tests.wrong.lesson06 import RIGHT, WRONG, WRONG_MODELS, Config, gpt_right
+from tests.wrong.lesson06 import OTHER_RIGHT, RIGHT, WRONG, WRONG_MODELS, Config, gpt_right
 
 CASES = [(exercise, wrong) for exercise, wrongs in WRONG.items() for wrong in wrongs]
 
@@ -22,6 +22,15 @@ def _run(exercise, f):
 @pytest.mark.parametrize("exercise", sorted(RIGHT))
 def test_right_versions_pass(exercise):
     _run(exercise, RIGHT[exercise])
+
+
+RIGHTS = [(exercise, right) for exercise, rights in OTHER_RIGHT.items() for right in rights]
+
+
+@pytest.mark.parametrize("exercise,right", RIGHTS, ids=[r.__name__ for _, r in RIGHTS])
+def test_other_right_answers_pass(exercise, right):
+    """Loops, float64, other mask or top-k constructions: correct, so they must pass."""
+    _run(exercise, right)
 
 
 @pytest.mark.parametrize("exercise,wrong", CASES, ids=[w.__name__ for _, w in CASES])

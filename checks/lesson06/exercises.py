@@ -150,11 +150,12 @@ def _dropout_on_weights(what, call, weights_shape, out_shape):
 
     out = call(spy)
     hint = "apply dropout to the attention weights, after the softmax and before the product with v"
-    # Any layout of the weights will do (one head may carry a head dimension of 1): (..., T, T), all of them.
-    right = (len(seen) == 1 and seen[0][-2:] == weights_shape[-2:]
-             and math.prod(seen[0]) == math.prod(weights_shape))
-    expect(right, what, f"the dropout module was applied to tensors of shapes {seen}, expected once to the "
-                        f"attention weights of shape {weights_shape}", hint)
+    # Any layout of the weights will do: all heads at once or one call per head, with or without a head
+    # dimension; but only attention weights (..., T, T), and each of them once.
+    right = (bool(seen) and all(shape[-2:] == weights_shape[-2:] for shape in seen)
+             and sum(math.prod(shape) for shape in seen) == math.prod(weights_shape))
+    expect(right, what, f"the dropout module was applied to tensors of shapes {seen}, expected to the "
+                        f"attention weights of shape {weights_shape} (once each)", hint)
     assert_close(f"{what} with a dropout that zeroes the weights", out, torch.zeros(out_shape), atol=1e-7, hint=hint)
 
 

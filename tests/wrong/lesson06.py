@@ -522,3 +522,63 @@ WRONG_MODELS = {
     "no_head_bias": gpt_no_head_bias,
     "tied_embeddings": gpt_with_tied_embeddings(),
 }
+
+
+# ---------------------------------------------------- other right answers
+
+def mha_loop_over_heads(x, w_query, w_key, w_value, n_head, dropout=None):
+    """Right: one attention_head per head, in a loop, outputs concatenated."""
+    d = x.shape[-1] // n_head
+    rows = [slice(i * d, (i + 1) * d) for i in range(n_head)]
+    return torch.cat([head_right(x, w_query[r], w_key[r], w_value[r], dropout) for r in rows], dim=-1)
+
+
+def head_with_sdpa_weights(x, w_query, w_key, w_value, dropout=None):
+    """Right: the weights built with tril and a float mask, in float64 internally."""
+    T, d = x.shape[1], w_query.shape[0]
+    q, k, v = (x.double() @ w.double().T for w in (w_query, w_key, w_value))
+    s = q @ k.transpose(-2, -1) * d**-0.5 + torch.zeros(T, T, dtype=torch.float64).masked_fill(
+        torch.tril(torch.ones(T, T)) == 0, float("-inf"))
+    w = torch.softmax(s, dim=-1)
+    if dropout is not None:
+        w = dropout(w)
+    return (w @ v).to(x.dtype)
+
+
+def average_loop(x):
+    """Right: the plain loop."""
+    out = torch.zeros_like(x)
+    for t in range(x.shape[1]):
+        out[:, t] = x[:, : t + 1].mean(dim=1)
+    return out
+
+
+def ln_rsqrt(x, weight, bias, eps=1e-5):
+    """Right: torch.var(correction=0) and rsqrt."""
+    return (x - x.mean(-1, keepdim=True)) * torch.rsqrt(x.var(-1, keepdim=True, correction=0) + eps) * weight + bias
+
+
+def generate_row_by_row(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None):
+    """Right: samples each row separately, top-k by sorting."""
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(idx[:, -model.config.block_size:])[0][:, -1, :] * (1.0 / temperature)
+            if top_k is not None:
+                cut = logits.sort(dim=-1, descending=True).values[:, top_k - 1 : top_k]
+                logits = torch.where(logits < cut, torch.full_like(logits, float("-inf")), logits)
+            probs = F.softmax(logits, dim=-1)
+            nxt = torch.stack([torch.multinomial(p, 1, generator=generator) for p in probs])
+            idx = torch.cat([idx, nxt], dim=1)
+    model.train(was)
+    return idx
+
+
+OTHER_RIGHT = {
+    "causal_average": [average_loop],
+    "attention_head": [head_with_sdpa_weights],
+    "multi_head_attention": [mha_loop_over_heads],
+    "layer_norm": [ln_rsqrt],
+    "generate": [generate_row_by_row],
+}
