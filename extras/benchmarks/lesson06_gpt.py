@@ -1,0 +1,120 @@
+"""Train lesson 06's GPT at full size and record loss, time and a sample.
+
+    python extras/benchmarks/lesson06_gpt.py                       # CPU model, embedded corpus
+    python extras/benchmarks/lesson06_gpt.py --data classic        # tiny shakespeare (download, sha256)
+    python extras/benchmarks/lesson06_gpt.py --data /path/to/tinyshakespeare.txt
+    python extras/benchmarks/lesson06_gpt.py --config gpu          # the baby GPT; needs CUDA
+    python extras/benchmarks/lesson06_gpt.py --config gpu --smoke  # the GPU config, a few steps, any device
+
+The model, the batches and the training loop are the reference solution's own
+(solutions/06_gpt/gpt.py, loaded without running its cells), so the numbers
+recorded in lesson06.md are the lesson's numbers.
+
+- cpu: 4 layers, 4 heads, n_embd 128, block 64, batch 16, 1650 steps, no dropout,
+  AdamW 2e-3 with warm-up and cosine decay to 2e-4; one thread (faster on small CPUs).
+  On this machine a step of batch 16 costs about what one of batch 12 does (about
+  0.14 s), one of batch 24 half as much again. nanoGPT's CPU recipe (batch 12,
+  lr 1e-3, 2000 steps) ends at val 1.86 here: see lesson06.md.
+- gpu: the published "baby GPT": 6 layers, 6 heads, n_embd 384, block 256, batch 64,
+  dropout 0.2, AdamW 3e-4, 5000 steps. bf16 autocast and torch.compile are used
+  only where the device supports them (--no-compile / --no-bf16 turn them off).
+"""
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from course.data import load_shakespeare  # noqa: E402
+from course.loader import load  # noqa: E402
+
+
+def configs(lesson, vocab_size):
+    G, T = lesson.GPTConfig, lesson.TrainConfig
+    return {
+        "cpu": (G(vocab_size=vocab_size, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
+                T(max_iters=1650, batch_size=16, lr=2e-3, min_lr=2e-4, warmup_iters=100, eval_interval=330,
+                  eval_iters=30)),
+        "gpu": (G(vocab_size=vocab_size, block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
+                T(max_iters=5000, batch_size=64, lr=3e-4, min_lr=3e-5, warmup_iters=100, eval_interval=500,
+                  eval_iters=200)),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="embedded", help='"embedded" (default), "classic", a path or a URL')
+    ap.add_argument("--config", choices=["cpu", "gpu"], default="cpu")
+    ap.add_argument("--iters", type=int, default=None, help="override the number of steps")
+    ap.add_argument("--smoke", action="store_true", help="a few steps only: does the configuration run?")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--seed", type=int, default=1337)
+    args = ap.parse_args(argv)
+
+    lesson = load(ROOT / "solutions" / "06_gpt" / "gpt.py", "lesson06_reference")
+    text = load_shakespeare(args.data)
+    chars = sorted(set(text))
+    stoi = {c: i for i, c in enumerate(chars)}
+    data = torch.tensor([stoi[c] for c in text], dtype=torch.long)
+    n = int(0.9 * len(data))
+    train_data, val_data = data[:n], data[n:]
+
+    config, tc = configs(lesson, len(chars))[args.config]
+    tc.seed = args.seed
+    if args.iters is not None:
+        tc.max_iters = args.iters
+    if args.smoke:
+        tc.max_iters, tc.eval_interval, tc.eval_iters, tc.batch_size = 3, 2, 2, 2
+
+    cuda = torch.cuda.is_available()
+    if args.config == "gpu" and not cuda and not args.smoke:
+        sys.exit("the gpu configuration needs CUDA (use --smoke to try it for a few steps on the CPU)")
+    device = "cuda" if cuda and args.config == "gpu" else "cpu"
+    if device == "cpu":
+        torch.set_num_threads(args.threads)
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported() and not args.no_bf16
+    autocast_dtype = torch.bfloat16 if bf16 else None
+
+    torch.manual_seed(tc.seed)
+    model = lesson.GPT(config).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    compiled = model
+    if device == "cuda" and not args.no_compile:
+        try:
+            compiled = torch.compile(model)
+        except Exception as e:  # compile is an optimisation, never a requirement
+            print(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
+    compiled.config = config  # train() reads model.config
+    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
+    print(f"data {args.data}: {len(text):,} chars, vocab {len(chars)}; train {len(train_data):,} val {len(val_data):,}")
+    print(f"config {args.config}: {config}; {n_params:,} parameters; {where}; bf16 {bf16}; "
+          f"compiled {compiled is not model}")
+    print(f"training: {tc}")
+
+    t0, cpu0 = time.time(), time.process_time()
+    history = lesson.train(compiled, train_data, val_data, tc, device=device, autocast_dtype=autocast_dtype)
+    seconds, cpu_seconds = time.time() - t0, time.process_time() - cpu0
+    # On a shared machine the wall time depends on the neighbours; the process's CPU time (one
+    # thread) is what the run costs on one idle core.
+    print(f"RESULT data={args.data} config={args.config} iters={tc.max_iters} params={n_params} "
+          f"train={history['train'][-1]:.4f} val={history['val'][-1]:.4f} wall_s={seconds:.1f} "
+          f"cpu_s={cpu_seconds:.1f} (ln V = {math.log(len(chars)):.4f})")
+
+    g = torch.Generator(device=device).manual_seed(42)
+    start = torch.tensor([[stoi["\n"]]], device=device)
+    out = lesson.generate(model, start, 60 if args.smoke else 500, g, temperature=0.8, top_k=20)
+    print("SAMPLE (temperature 0.8, top_k 20):")
+    print("".join(chars[i] for i in out[0].tolist()))
+    return history
+
+
+if __name__ == "__main__":
+    main()
