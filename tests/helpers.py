@@ -1,5 +1,8 @@
 """Shared by the repository's tests."""
 
+import http.server
+import threading
+
 from course import lessons as registry
 from course.cli import parse_summary, run_checks as _run
 
@@ -29,3 +32,26 @@ def exercise_tests(lesson):
         names += [line.split("(")[0][len("def test_"):] for line in path.read_text().splitlines()
                   if line.startswith("def test_")]
     return names
+
+
+class StaticServer:
+    """A static HTTP server on 127.0.0.1 serving a dict of path -> bytes (404 otherwise)."""
+
+    def __init__(self, files):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = files.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

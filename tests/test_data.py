@@ -1,15 +1,14 @@
 """The names data: embedded by default, split deterministically, optional classic file checked by sha256."""
 
 import hashlib
-import http.server
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from course import data
+from tests.helpers import StaticServer
 
 CLASSIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "names.txt"
 
@@ -55,34 +54,11 @@ def test_a_wrong_file_is_refused_in_one_sentence(tmp_path):
         data.load_names(str(tmp_path / "missing.txt"))
 
 
-class _Server:
-    """A static HTTP server on 127.0.0.1 serving a dict of path -> bytes."""
-
-    def __init__(self, files):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = files.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_download_is_verified_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
     good = b"ava\nbob\n"
     sha = hashlib.sha256(good).hexdigest()
-    server = _Server({"/good.txt": good, "/bad.txt": b"tampered\n"})
+    server = StaticServer({"/good.txt": good, "/bad.txt": b"tampered\n"})
     try:
         assert data.fetch(f"{server.url}/good.txt", sha, "n.txt") == good
         assert (tmp_path / "cache" / "n.txt").read_bytes() == good

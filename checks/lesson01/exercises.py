@@ -13,7 +13,7 @@ import string
 import torch
 import torch.nn.functional as F
 
-from course.assertions import assert_close, assert_equal, assert_scalar, expect, fail
+from course.assertions import assert_close, assert_equal, assert_scalar, expect
 
 ALPHABET = "." + string.ascii_lowercase
 STOI = {c: i for i, c in enumerate(ALPHABET)}
