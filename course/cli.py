@@ -45,7 +45,9 @@ def parse_summary(output):
     for line in output.splitlines():
         if line.startswith("-") and " lesson " in line:
             current = table.setdefault(line.split(" lesson ")[1].split()[0], {})
-        elif current is not None and line.startswith("  ") and " exercises pass" not in line:
+        elif current is not None and " exercises pass" in line:
+            current = None  # the table ends here; what follows is pytest's own summary
+        elif current is not None and line.startswith("  "):
             exercise, status = line.split(None, 1)
             current[exercise] = status.strip()
     return table
