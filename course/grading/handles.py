@@ -1,0 +1,207 @@
+"""The seam between a check and the learner's code: handles.
+
+A check in `checks/lessonNN/exercises.py` never holds the learner's function
+or class. It holds a *handle*, and learner code runs only through it:
+
+    value = nll(P, words, stoi)         # the learner's nll on copies of the
+                                        # arguments; the result comes back as
+                                        # plain data (tensors, numbers, str, ...)
+    out = GPT.run(_probe_forward, cfg)  # _probe_forward(the learner's GPT, cfg)
+                                        # runs beside the learner's code and
+                                        # returns plain data
+
+`run` is for everything that needs the learner's objects alive: autograd
+through learner code, instantiating a learner class and calling its methods,
+training a few steps, in-place updates, thousands of calls in a loop. Its
+function must be defined at the top level of a `checks` module (the probe
+process imports it by name). Handles passed as arguments arrive as the
+learner's definitions. A `torch.Generator` argument advances as it would in a
+local call; every other argument is a copy, so an in-place change is seen only
+where a `run` function returns it.
+
+Under `pytest checks/...` and `course nbgrader grade` the handle is remote:
+the learner's code runs in a separate, contained probe process
+(`course.grading.judge`), and the check's oracle values never leave the judge.
+In a notebook's grading cell (`check.nll(nll)`) the learner's own function is
+wrapped in a `Local` handle by the `@exercise` decorator: the same check code,
+the same round trip through the wire format, in the learner's own kernel.
+
+Rule for check authors: compute expected values in the check, never in a
+`run` function, and never pass them to one. What comes back is only data to
+compare; it decides nothing by itself.
+"""
+
+import functools
+import importlib
+import traceback
+
+import torch
+
+from . import wire
+
+
+class LearnerError(Exception):
+    """Learner code raised: the exception's type names, message and the learner's frames."""
+
+    def __init__(self, type_name, message, frames=(), mro=(), exercise=None):
+        super().__init__(f"{type_name}: {message}")
+        self.type_name, self.message = type_name, message
+        self.frames = [tuple(f) for f in frames]  # (file, line, qualified name, source line), learner's only
+        self.mro = tuple(mro) or (type_name,)
+
+    def is_a(self, name):
+        """True when the learner's exception is (a subclass of) the builtin exception called `name`."""
+        return name in self.mro
+
+
+class Missing(LearnerError):
+    """The lesson file does not define the name a check asked for."""
+
+
+class Handle:
+    """One learner definition (function or class), reached through a probe."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, *args, **kwargs):
+        return self.run(None, *args, **kwargs)
+
+    def run(self, fn, *args, **kwargs):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<learner's {self.name}>"
+
+
+def probe_function(fn):
+    """(module, qualified name) of a check's probe function, refusing what cannot be imported by name."""
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or not (module == "checks" or module.startswith("checks.")) or "<" in qualname:
+        raise TypeError(f"{qualname or fn!r}: a probe function must be defined at the top level of a checks module")
+    return module, qualname
+
+
+def resolve_probe_function(module, qualname):
+    if not (module == "checks" or module.startswith("checks.")) or "<" in qualname:
+        raise TypeError(f"not a probe function: {module}.{qualname}")
+    target = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def learner_frames(tb, filename):
+    """(file, line, qualified name, source line) of the traceback's frames in the learner's file."""
+    frames = []
+    for frame, lineno in traceback.walk_tb(tb):
+        code = frame.f_code
+        if filename and code.co_filename.startswith(str(filename)):
+            line = traceback.FrameSummary(code.co_filename, lineno, code.co_name).line or ""
+            frames.append((code.co_filename, lineno, getattr(code, "co_qualname", code.co_name), line))
+    return frames
+
+
+def describe_exception(e, filename):
+    """A LearnerError for an exception raised while learner code ran (on the learner's side)."""
+    if isinstance(e, LearnerError):
+        return e
+    mro = tuple(c.__name__ for c in type(e).__mro__ if c.__module__ == "builtins")
+    try:
+        message = str(e)
+    except BaseException:  # a learner exception whose __str__ raises
+        message = "(its message could not be shown)"
+    return LearnerError(type(e).__name__, message[:2000], learner_frames(e.__traceback__, filename), mro)
+
+
+def call(target, fn, args, kwargs):
+    """What a handle's call does on the learner's side."""
+    if fn is None:
+        return target(*args, **kwargs)
+    return fn(target, *args, **kwargs)
+
+
+def generators_in(value, found=None):
+    """The torch.Generator objects among arguments (their state goes back to the caller)."""
+    found = [] if found is None else found
+    if isinstance(value, torch.Generator):
+        found.append(value)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            generators_in(v, found)
+    elif isinstance(value, dict):
+        for v in value.values():
+            generators_in(v, found)
+    return found
+
+
+class Local(Handle):
+    """A learner definition in this very process (a notebook's grading cell, the repository's tests).
+
+    Arguments and results make the same round trip through the wire format as
+    with a remote probe, so a check sees the same values on both routes.
+    """
+
+    def __init__(self, target, name=None):
+        super().__init__(name or getattr(target, "__qualname__", getattr(target, "__name__", "?")))
+        self.target = target
+
+    def _resolve(self, name):
+        raise wire.WireError("a Local handle cannot be passed by reference; pass it directly")
+
+    def run(self, fn, *args, **kwargs):
+        if fn is not None:
+            fn = resolve_probe_function(*probe_function(fn))
+        sent = wire.loads(wire.dumps((_refs(args), _refs(kwargs)), refs=True), refs=_local_refs)
+        originals = generators_in((args, kwargs))
+        try:
+            result = call(self.target, fn, *sent)
+        except Exception as e:
+            raise describe_exception(e, getattr(getattr(self.target, "__code__", None), "co_filename", None)) from e
+        for g, new in zip(originals, generators_in(sent)):
+            g.set_state(new.get_state())
+        return wire.loads(wire.dumps(result))
+
+
+# Local handles passed as arguments: swapped for a reference and back, so the round trip holds.
+_local_table = {}
+
+
+def _refs(value):
+    if isinstance(value, Local):
+        _local_table[id(value)] = value.target
+        return wire.Reference(str(id(value)))
+    if isinstance(value, list):
+        return [_refs(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_refs(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _refs(v) for k, v in value.items()}
+    return value
+
+
+def _local_refs(name):
+    return _local_table[int(name)]
+
+
+def exercise(check):
+    """Mark a check function: its learner arguments become handles, and it runs on one thread.
+
+    `check.nll(nll)` in a notebook passes the learner's function itself (wrapped
+    in a Local handle here); pytest and the nbgrader judge pass Remote handles.
+    Tensors in checks are tiny: a second thread on a busy 2-core machine only
+    adds waiting (measured several times slower), so one thread, restored after.
+    """
+
+    @functools.wraps(check)
+    def wrapper(*learner, **options):
+        handles = [h if isinstance(h, Handle) else Local(h) for h in learner]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return check(*handles, **options)
+        finally:
+            torch.set_num_threads(threads)
+
+    wrapper.is_exercise_check = True
+    return wrapper
