@@ -26,8 +26,9 @@ import torch
 
 from course import lessons as registry
 from course.grading import sandbox
+from course.grading.integrity import Guard, TamperError
 from course.grading.judge import RemoteLesson
-from course.grading.verdict import describe, display
+from course.grading.verdict import describe, display, learner_text
 from course.loader import LoadError, pick_source
 
 # The checks use tiny tensors: with 2 threads on a busy 2-core machine each op waits
@@ -102,10 +103,24 @@ def lesson(request):
     return _loaded[key]
 
 
+_guard = []
+
+
+def pytest_sessionstart(session):
+    # The checks and the course package decide the verdicts: a change during the run is learner code
+    # writing where it must not (possible only where the probe has no namespaces and no `nobody`).
+    _guard.append(Guard([registry.ROOT / "checks", registry.ROOT / "course"]))
+
+
 def pytest_sessionfinish(session):
     for learner in _loaded.values():
         learner.close()
     sandbox.kill_descendants()
+    try:
+        _guard[0].verify("the graded lesson")
+    except TamperError as e:
+        session.config.add_cleanup(lambda: print(f"\n{e}", file=sys.stderr))
+        session.exitstatus = 3
 
 
 _outcomes = {}
@@ -121,7 +136,8 @@ def pytest_runtest_makereport(item, call):
     exercise = item.name.removeprefix("test_").split("[")[0]
     printed = learner.take_output()
     if printed:
-        report.sections.append(("your code printed", printed[-4000:]))
+        report.sections.append(("your code printed", "\n".join(f"  | {line}" for line in
+                                                              learner_text(printed[-4000:]).splitlines())))
     status = "pass" if report.passed else "skipped" if report.skipped else "wrong"
     if report.failed and call.excinfo is not None:
         described = describe(exercise, call.excinfo.value, item.config.getoption("--check-timeout"))

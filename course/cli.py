@@ -16,6 +16,7 @@ import time
 
 from . import lessons as registry
 from .data import DataError
+from .grading.integrity import TamperError
 from .instructor import GradingError, add_commands as add_nbgrader_commands
 
 
@@ -142,7 +143,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except (DataError, GradingError, KeyError) as e:
+    except (DataError, GradingError, TamperError, KeyError) as e:
         print(f"course: {e.args[0] if e.args else e}", file=sys.stderr)
         return 1
 

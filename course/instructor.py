@@ -36,12 +36,15 @@ from pathlib import Path
 
 from . import lessons as registry
 from .build import KERNELSPEC, MARKERS, clear, read_solution
+from .grading import record, sandbox
+from .grading.integrity import Guard, TamperError
 from .loader import LoadError, code_fingerprint
 
 DEFAULT_DIR = registry.ROOT / "course-nbgrader"
 COURSE_ID = "llm-from-scratch"
 KERNEL_NAME = "llm-from-scratch"
 CELL_TIMEOUT = 30  # seconds per cell (nbgrader's default); an infinite loop costs one per hanging cell
+CHECK_TIMEOUT = 30  # seconds for the judge's check of one exercise (visible and hidden seeds together)
 LEARNER_TIMEOUT = 600  # seconds for one learner's whole notebook: many slow cells, each under CELL_TIMEOUT
 # stderr that says nothing about correctness. A check's verdict is an exception, never stderr, but nbgrader
 # scores any stderr in a graded cell 0: Python warnings (`file:line: SomeWarning: ...`, e.g. a torch
@@ -176,12 +179,15 @@ c.OverwriteCells.add_missing_cells = True
 '''
 
 
-def _kernelspec(repo):
+def _kernelspec(repo, course_dir):
+    # The kernel starts contained (course.grading.kernel): the repository and this course folder are
+    # read-only for the learner's code, except the notebook's own folder.
     return {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "course.grading.kernel", "-f", "{connection_file}"],
         "display_name": "LLM From Scratch (grading)",
         "language": "python",
-        "env": {"PYTHONPATH": str(repo), "COURSE_OUT": "out", "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+        "env": {"PYTHONPATH": str(repo), "COURSE_OUT": "out", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                "COURSE_PROTECT": os.pathsep.join([str(repo), str(Path(course_dir).resolve())])},
     }
 
 
@@ -194,7 +200,7 @@ def write_config(course_dir, timeout=CELL_TIMEOUT):
         timeout=int(timeout), pattern=HARMLESS_STDERR))
     kernel_dir = course_dir / "jupyter" / "kernels" / KERNEL_NAME
     kernel_dir.mkdir(parents=True, exist_ok=True)
-    (kernel_dir / "kernel.json").write_text(json.dumps(_kernelspec(registry.ROOT), indent=1) + "\n")
+    (kernel_dir / "kernel.json").write_text(json.dumps(_kernelspec(registry.ROOT, course_dir), indent=1) + "\n")
 
 
 def write_source(course_dir, lesson, solutions_root=None):
@@ -677,7 +683,7 @@ STUDENT_LINE = re.compile(r"Creating/updating student with ID '([^']+)'")
 FAILED_LINE = re.compile(r"There was an error processing assignment '[^']+' for student '([^']+)'")
 
 
-def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, student="*"):
+def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, student="*", guard=None):
     """One `nbgrader autograde` run over the submitted learners, watched.
 
     nbgrader grades one learner after the other and carries on past a failure.
@@ -686,6 +692,10 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
     (slow cells that add up), kills that kernel, so nbgrader records the
     failure and moves on. Returns {learner: (state, seconds, log)}, state in
     ok | failed | killed | not reached.
+
+    When nbgrader moves on to the next learner, the processes the previous
+    learner's notebook left behind are killed and `guard` (an integrity.Guard)
+    is verified, so a change is pinned on the learner whose code made it.
     """
     import threading
 
@@ -705,8 +715,12 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    previous = None
     while proc.poll() is None:
         learner = current[0]
+        if learner != previous and previous is not None:
+            _between_learners(proc, guard, previous)
+        previous = learner
         if learner and learner not in killed and time.time() - started[learner] > learner_timeout:
             killed.add(learner)
             # The kernel: nbgrader records a dead kernel and goes on with the next learner. Without
@@ -714,6 +728,8 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
             _kill(_descendants(proc.pid) or [proc.pid])
         time.sleep(0.5)
     reader.join()
+    if previous is not None:
+        _between_learners(None, guard, current[0] or previous)
     ended = time.time()
     text = "".join(line for lines in logs.values() for line in lines)
     failed = set(FAILED_LINE.findall(text))
@@ -730,6 +746,18 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
     return results
 
 
+def _between_learners(proc, guard, learner):
+    """Kill what `learner`'s notebook left running (orphans re-parented here), then check the files."""
+    sandbox.kill_descendants(keep=(proc.pid,) if proc is not None else ())
+    if guard is not None:
+        try:
+            guard.verify(learner)
+        except TamperError:
+            if proc is not None:
+                _kill(_descendants(proc.pid) + [proc.pid])
+            raise
+
+
 def _not_graded_feedback(course_dir, lesson, outcome):
     folder = Path(course_dir) / "feedback" / outcome.learner / lesson.folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -741,13 +769,22 @@ def _not_graded_feedback(course_dir, lesson, outcome):
         f"the grader will find.</p></body></html>\n")
 
 
+def protected_paths(course_dir, lesson):
+    """The files that decide grades: the checks and the course package, the reference lesson (its
+    grading cells name the checks and seeds), and the course folder's configuration, source/ and release/."""
+    course_dir = Path(course_dir)
+    return [registry.ROOT / "checks", registry.ROOT / "course", lesson.script(registry.solutions_dir()),
+            course_dir / "nbgrader_config.py", course_dir / "jupyter", course_dir / "source", course_dir / "release"]
+
+
 def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learner_timeout=LEARNER_TIMEOUT,
-          log=say):
+          check_timeout=CHECK_TIMEOUT, memory_gb=None, log=say):
     """Autograde, feedback and export for `lesson`; returns {learner: Outcome} and writes reports/NN_name.csv.
 
     With `submissions`, collect them first. Every learner collected (or found in
     submitted/) gets an outcome, and a row in grades.csv, even when their file
-    could not be graded.
+    could not be graded. nbgrader runs each notebook for the feedback; the points
+    are the judge's (course.grading), run on the submitted code in a contained probe.
     """
     _require(course_dir)
     course_dir = Path(course_dir)
@@ -786,13 +823,18 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
 
     logs = course_dir / "logs" / lesson.folder
     logs.mkdir(parents=True, exist_ok=True)
+    sandbox.set_subreaper()  # whatever learner code leaves behind comes back here, to be killed
+    guard = Guard(protected_paths(course_dir, lesson))
+    regraded = {(lesson.folder, learner) for learner in everyone}
+    unchanged = {k: v for k, v in record.gradebook_scores(course_dir).items() if k not in regraded}
     results = {}
     if to_grade:
         if learners:
             for learner in to_grade:
-                results.update(autograde(course_dir, lesson, [learner], learner_timeout, student=learner))
+                results.update(autograde(course_dir, lesson, [learner], learner_timeout, student=learner,
+                                         guard=guard))
         else:
-            results = autograde(course_dir, lesson, to_grade, learner_timeout)
+            results = autograde(course_dir, lesson, to_grade, learner_timeout, guard=guard)
     for learner in to_grade:
         state, seconds, text = results[learner]
         outcome = outcomes[learner]
@@ -803,41 +845,76 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                                     "disabled, so the cell that calls it fails")
             _forget(course_dir, lesson, learner)
             first = text
-            state, more, text = autograde(course_dir, lesson, [learner], learner_timeout, student=learner)[learner]
+            state, more, text = autograde(course_dir, lesson, [learner], learner_timeout, student=learner,
+                                          guard=guard)[learner]
             seconds += more
             text = f"{first}\n---- graded again with os._exit disabled ----\n{text}"
         (logs / f"{learner}.log").write_text(text)
         autograded = course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb"
+        notebook_verdicts = {}
         if state == "ok":
-            outcome.status = "graded"
             try:
-                outcome.exercises = cell_verdicts(autograded, lesson)
-            except Exception as e:  # the score below still comes from the gradebook
+                notebook_verdicts = cell_verdicts(autograded, lesson)
+            except Exception as e:  # the judge's verdicts below are the grade anyway
                 outcome.notes.append(f"could not read the verdicts in {autograded.name}: {_first_line(e)}")
-            with _gradebook(course_dir) as gb:
-                outcome.score = float(gb.find_submission(lesson.folder, learner).score)
         else:
-            outcome.problems.append(_failure(state, text, learner_timeout))
+            outcome.problems.append(_failure(state, text, learner_timeout).replace(
+                "not graded: ", "nbgrader could not run the notebook for the feedback: ", 1))
             _forget(course_dir, lesson, learner)
         outcome.seconds = seconds
+        _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb)
 
     graded = [learner for learner, o in outcomes.items() if o.status == "graded"]
-    for student in (graded if learners else ["*"] if graded else []):  # a regrade redoes only its learners
+    with_notebook = [learner for learner in graded if results.get(learner, ("",))[0] == "ok"
+                     and (course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb").is_file()]
+    for student in (with_notebook if learners else ["*"] if with_notebook else []):  # a regrade: its learners
         code, out = run_nbgrader(course_dir, "generate_feedback", lesson.folder, "--force", f"--student={student}")
         if code != 0:
             log(f"generate_feedback reported errors:\n{_tail(out)}")
     for outcome in outcomes.values():
-        if outcome.status != "graded" and LEARNER_ID.match(outcome.learner):
+        if LEARNER_ID.match(outcome.learner) and outcome.learner not in with_notebook:
             _not_graded_feedback(course_dir, lesson, outcome)
     code, out = run_nbgrader(course_dir, "export", "--to=grades.csv")
     if code != 0:
         raise GradingError(f"nbgrader export failed:\n{_tail(out)}")
+    recorded = {(lesson.folder, o.learner): (o.score, o.max_score) for o in outcomes.values()
+                if LEARNER_ID.match(o.learner)}
+    record.verify_export(course_dir / "grades.csv", recorded, unchanged)
     write_report(course_dir / "reports" / f"{lesson.folder}.csv", outcomes)
     for outcome in outcomes.values():
         log(outcome.summary())
     log(f"{lesson.folder}: {len(graded)} of {len(outcomes)} learners graded; grades: {course_dir / 'grades.csv'}, "
         f"feedback: {course_dir / 'feedback'}, outcomes: {course_dir / 'reports' / (lesson.folder + '.csv')}")
     return outcomes
+
+
+def _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb):
+    """The grade of record: the judge's verdict on each exercise of the learner's submitted code, its
+    points written into the gradebook, disagreements with the notebook's own graded cells reported."""
+    from .grading.lesson_judge import grading_calls, judge_file  # torch: only when grading
+
+    started = time.time()
+    notebook = Path(course_dir) / "submitted" / outcome.learner / lesson.folder / f"{lesson.name}.ipynb"
+    calls = grading_calls(lesson, solution_notebook(lesson))
+    verdicts = judge_file(lesson, notebook, calls, seconds=check_timeout, memory_gb=memory_gb, lenient=True)
+    sandbox.kill_descendants()
+    guard.verify(outcome.learner)  # before anything of this learner is recorded
+    points = {}
+    for ex in exercises(lesson):
+        status, message = verdicts[ex.name]
+        points[ex.test] = ex.points if status == "pass" else 0.0
+        outcome.exercises[ex.name] = "pass" if status == "pass" else f"{status}: {_first_line(message, 300)}"
+        in_notebook = notebook_verdicts.get(ex.name)
+        if in_notebook == "pass" and status != "pass":
+            outcome.problems.append(f"{ex.test}: check tampered with: the notebook's own cell passed, the judge "
+                                    f"found {status}; the judge's 0 counts")
+        elif in_notebook is not None and in_notebook != "pass" and status == "pass":
+            outcome.notes.append(f"{ex.test}: score disagrees: the notebook's cell gave {_first_line(in_notebook)}, "
+                                 f"the judge passed it; the judge's {ex.points:g} counts")
+    record.record(course_dir, lesson, outcome.learner, points)
+    outcome.score = sum(points.values())
+    outcome.status = "graded"
+    outcome.seconds += time.time() - started
 
 
 def _add_exit_guard(path):
@@ -919,7 +996,8 @@ def _cmd_collect(args):
 
 def _cmd_grade(args):
     outcomes = grade(registry.get(args.lesson), args.dir, submissions=args.submissions,
-                     learners=args.learner or None, learner_timeout=args.learner_timeout)
+                     learners=args.learner or None, learner_timeout=args.learner_timeout,
+                     check_timeout=args.check_timeout, memory_gb=args.memory_limit)
     return 0 if all(o.status == "graded" for o in outcomes.values()) else 2
 
 
@@ -954,4 +1032,8 @@ def add_commands(sub):
     p.add_argument("--learner", action="append", help="grade only this learner (repeatable)")
     p.add_argument("--learner-timeout", type=int, default=LEARNER_TIMEOUT,
                    help="seconds for one learner's whole notebook (default %(default)s)")
+    p.add_argument("--check-timeout", type=float, default=CHECK_TIMEOUT,
+                   help="seconds for the judge's check of one exercise (default %(default)s)")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+                   help="memory learner code may allocate (default $COURSE_MEMORY_LIMIT_GB or 4)")
     command("points", _cmd_points, "print the table of graded exercises and points")

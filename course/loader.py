@@ -160,8 +160,11 @@ def _syntax_message(path, e, cell=None):
     return f"SyntaxError in {where}: {e.msg}\n    {line}"
 
 
-def load(path, module_name=None, text=None):
-    """Execute the definitions of a lesson .py or .ipynb (read from `path` unless `text` is given)."""
+def load(path, module_name=None, text=None, lenient=False):
+    """Execute the definitions of a lesson .py or .ipynb (read from `path` unless `text` is given).
+
+    `lenient` (the nbgrader judge): a notebook cell with a syntax error is left out, so it costs only
+    what it defines, as when nbgrader runs the notebook cell by cell."""
     path = Path(path).resolve()
     text = path.read_text(encoding="utf-8") if text is None else text
     if path.suffix == ".ipynb":
@@ -179,6 +182,8 @@ def load(path, module_name=None, text=None):
         try:
             tree = ast.parse(src, filename=filename)
         except SyntaxError as e:
+            if lenient and cell is not None:
+                continue
             raise LoadError(_syntax_message(path, e, cell)) from None
         tree.body = [node for node in tree.body if _keep(node)]
         try:

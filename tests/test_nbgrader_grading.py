@@ -22,6 +22,7 @@ from tests.nbgrader_learners import edit, lesson01_submissions, py_text, solved,
 pytestmark = pytest.mark.slow
 LESSON = registry.get("01")
 CELL_TIMEOUT = 20  # seconds: above lesson 01's slowest fast-mode cell on a loaded 2-core machine
+CHECK_TIMEOUT = 10  # seconds for the judge's check of one exercise: lesson 01's take well under 1 s
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def batch(tmp_path_factory):
     instructor.init(course_dir, timeout=CELL_TIMEOUT, lessons=[LESSON])
     instructor.release(course_dir, [LESSON])
     started = time.time()
-    outcomes = instructor.grade(LESSON, course_dir, submissions=submissions)
+    outcomes = instructor.grade(LESSON, course_dir, submissions=submissions, check_timeout=CHECK_TIMEOUT)
     seconds = time.time() - started
     print(f"\ngraded {len(outcomes)} learners in {seconds:.0f} s")
     return course_dir, submissions, expected, outcomes
@@ -76,15 +77,15 @@ def test_partial_scores_exactly_the_solved_exercises(batch):
 
 # learner -> (exercise, start of its verdict) and text that the learner's outcome must contain
 BAD = {
-    "syntax_error": ("count_bigrams", "NameError", "syntax error in cell"),
+    "syntax_error": ("count_bigrams", "cannot load", "syntax error in cell"),
     "infinite_loop": ("sgd_step", "timeout", None),
-    "edited_test": ("nll", "CheckFailure", "test_nll was edited"),
+    "edited_test": ("nll", "wrong", "test_nll was edited"),
     "deleted_test": ("bigram_probs", "pass", "test_bigram_probs was missing"),
     "deleted_header": ("nll", "pass", "deleted `# %%` header"),
-    "os_exit": ("nll", "SystemExit", "kernel died"),
+    "os_exit": ("nll", "error", "kernel died"),
     "duplicated_cell": ("build_vocab", "pass", "appears 2 times"),
     "warning": ("build_vocab", "pass", None),
-    "ignores_interrupt": (None, None, "catches KeyboardInterrupt"),
+    "ignores_interrupt": ("build_vocab", "timeout", "catches KeyboardInterrupt"),
     "empty": (None, None, "is empty"),
     "unreadable": (None, None, "not a readable notebook"),
     "conflict": (None, None, "both edited"),
@@ -141,13 +142,15 @@ def test_learner_limit_stops_a_notebook_that_is_slow_in_all(batch, tmp_path):
         nb.cells.insert(3, nbformat.v4.new_code_cell(f"import time\ntime.sleep({CELL_TIMEOUT - 5})"))
     write(tmp_path / "slow", "bigram.py", py_text(nb))
     instructor.collect(tmp_path, LESSON, course_dir)
-    outcome = instructor.grade(LESSON, course_dir, learners=["slow"], learner_timeout=30)["slow"]
-    assert outcome.status == "not graded" and outcome.score == 0, outcome.summary()
+    outcome = instructor.grade(LESSON, course_dir, learners=["slow"], learner_timeout=30,
+                               check_timeout=CHECK_TIMEOUT)["slow"]
+    # nbgrader's run (the feedback) is stopped; the judge still grades the code: it is all correct.
+    assert outcome.status == "graded" and outcome.score == 13, outcome.summary()
     assert any("still running after 30 s" in p for p in outcome.problems), outcome.summary()
-    assert outcome.seconds < 75
+    assert outcome.seconds < 90
     with open(course_dir / "grades.csv", newline="") as fh:
         rows = {row["student_id"]: row for row in csv.DictReader(fh)}
-    assert float(rows["slow"]["score"]) == 0 and float(rows["full"]["score"]) == 13
+    assert float(rows["slow"]["score"]) == 13 and float(rows["full"]["score"]) == 13
 
 
 OTHERS = [lesson for lesson in instructor.gradable() if lesson.number != "01"]

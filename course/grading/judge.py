@@ -19,10 +19,11 @@ import select
 import signal
 import socket
 import time
+from pathlib import Path
 
 from . import sandbox, wire
 from .handles import Handle, LearnerError, Missing, generators_in, probe_function
-from .probe import receive, send, serve
+from .probe import LOAD_SECONDS, receive, send, serve
 
 GRACE = 2.0  # seconds past a check's limit before the probe is killed (it first raises in learner code)
 
@@ -54,10 +55,11 @@ def _exit_words(status):
 class ProbeProcess:
     """One forked, contained probe serving one learner file."""
 
-    def __init__(self, path, text, module_name, memory_gb=sandbox.DEFAULT_MEMORY_GB):
+    def __init__(self, path, text, module_name, memory_gb=sandbox.DEFAULT_MEMORY_GB, lenient=False):
         self.path, self.text, self.module_name, self.memory_gb = path, text, module_name, memory_gb
+        self.lenient = lenient
         self.pid = None
-        self.answered = False  # a first answer means the file loaded
+        self.loaded = False  # the probe said it got past loading the file
         self.output = b""
 
     def start(self):
@@ -68,19 +70,14 @@ class ProbeProcess:
         pid = os.fork()
         if pid == 0:  # the probe: never returns
             parent.close()
-            serve(child, self.path, self.text, self.module_name, self.memory_gb, out, self.scratch)
+            serve(child, self.path, self.text, self.module_name, self.memory_gb, out, self.scratch, self.lenient)
         child.close()
         self.pid, self.sock, self.out, self.read_at = pid, parent, out, 0
 
-    def request(self, payload, seconds):
-        if self.pid is None:
-            self.start()
-        try:
-            send(self.sock, payload)
-        except OSError:
-            pass  # it died already; the read below says how
-        ready, _, _ = select.select([self.sock], [], [], seconds + GRACE)
+    def _read(self, seconds):
+        ready, _, _ = select.select([self.sock], [], [], seconds)
         if not ready:
+            self._collect_output()
             self.close()
             raise ProbeTimeout(seconds)
         try:
@@ -91,8 +88,19 @@ class ProbeProcess:
         if answer is None:
             status = self.close()
             raise ProbeCrash(_exit_words(status) if status is not None else "ended without answering")
-        self.answered = True
         return answer
+
+    def request(self, payload, seconds):
+        if self.pid is None:
+            self.start()
+        if not self.loaded:
+            self._read(LOAD_SECONDS + GRACE)  # the hello: the file is loaded (or its load error is known)
+            self.loaded = True
+        try:
+            send(self.sock, payload)
+        except OSError:
+            pass  # it died already; the read below says how
+        return self._read(seconds + GRACE)
 
     def _collect_output(self):
         size = os.fstat(self.out).st_size
@@ -161,11 +169,11 @@ class RemoteLesson:
     `set_deadline(seconds)` before each check.
     """
 
-    def __init__(self, path, text=None, module_name=None, memory_gb=sandbox.DEFAULT_MEMORY_GB):
-        self.path = str(path)
+    def __init__(self, path, text=None, module_name=None, memory_gb=sandbox.DEFAULT_MEMORY_GB, lenient=False):
+        self.path = str(Path(path).resolve())
         self.text = text if text is not None else open(path, encoding="utf-8").read()
         self.module_name = module_name or "learner"
-        self.memory_gb = memory_gb
+        self.memory_gb, self.lenient = memory_gb, lenient
         self.probe = None
         self.load_failure = None  # set once the file is known not to load
         self.deadline = None
@@ -188,11 +196,11 @@ class RemoteLesson:
                    "args": _as_references(list(args)), "kwargs": _as_references(dict(kwargs)), "seconds": seconds}
         payload = wire.dumps(request, refs=True)
         if self.probe is None:
-            self.probe = ProbeProcess(self.path, self.text, self.module_name, self.memory_gb)
+            self.probe = ProbeProcess(self.path, self.text, self.module_name, self.memory_gb, self.lenient)
         try:
             raw = self.probe.request(payload, seconds)
         except (ProbeTimeout, ProbeCrash) as e:
-            loaded = self.probe.answered
+            loaded = self.probe.loaded
             self.output += self.probe.output
             self.probe = None
             if not loaded:  # it never got past loading the file: the same would happen every time

@@ -4,6 +4,7 @@ Forked from the judge after its imports (torch is loaded once, in the judge),
 contained by `sandbox.contain`, it loads the learner's definitions and then
 answers requests on a socket, one at a time:
 
+    hello    {"loaded": true}  once, when the definitions are loaded (or failed to)
     request  {"name": "nll", "fn": null | [module, qualname], "args": [...], "kwargs": {...}, "seconds": 30}
     answer   {"ok": value, "generators": [state, ...]}  |  {"error": {...}}  |  {"load_error": "..."}
 
@@ -61,7 +62,7 @@ def _error_answer(e, filename):
                       "missing": isinstance(err, Missing)}}
 
 
-def serve(sock, path, text, module_name, memory_gb, output_fd, scratch):
+def serve(sock, path, text, module_name, memory_gb, output_fd, scratch, lenient=False):
     """Runs in the forked child; never returns."""
     status = 0
     try:
@@ -73,7 +74,7 @@ def serve(sock, path, text, module_name, memory_gb, output_fd, scratch):
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, LOAD_SECONDS)
         try:
-            module, load_error = load(path, module_name, text=text), None
+            module, load_error = load(path, module_name, text=text, lenient=lenient), None
         except LoadError as e:
             module, load_error = None, str(e)
         except CheckTimeout:
@@ -82,6 +83,7 @@ def serve(sock, path, text, module_name, memory_gb, output_fd, scratch):
         except BaseException as e:  # definition-time code that exits or raises something odd
             module, load_error = None, f"loading the definitions of {path} failed: {type(e).__name__}: {e}"
         signal.setitimer(signal.ITIMER_REAL, 0)
+        send(sock, wire.dumps({"loaded": load_error is None}))  # the judge tells a hung load from a hung check
 
         def lookup(name):
             try:

@@ -5,6 +5,17 @@ words in pytest's table, `course status` and the nbgrader reports.
 """
 
 import os
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def learner_text(text, limit=2000):
+    """Text from the learner's side, made safe to print in a report: no control characters (no
+    terminal escapes), and every line after the first indented, so that it can never pass for a
+    line of the results table or a section header."""
+    lines = _CONTROL.sub("", str(text)[:limit]).splitlines() or [""]
+    return "\n".join([lines[0]] + [f"    {line}" for line in lines[1:]])
 
 from ..assertions import CheckFailure
 from ..loader import LoadError
@@ -35,11 +46,11 @@ def describe(exercise, e, seconds=None):
     """(status, message) for the exception `e` that ended the check of `exercise`; None if it is
     not about the learner's work (a harness problem: keep the full report)."""
     if isinstance(e, CheckFailure):
-        return "wrong", str(e)
+        return "wrong", learner_text(e)  # it may quote learner values (strings, type names)
     if isinstance(e, (LoadError, ProbeLoadError)):
-        return "cannot load", str(e)
+        return "cannot load", learner_text(e)
     if isinstance(e, Missing):
-        return "cannot load", e.message
+        return "cannot load", learner_text(e.message)
     if isinstance(e, ProbeTimeout):
         return "timeout", (f"{exercise}: did not finish within {seconds or e.args[0]:g} s and ignored the "
                            f"interrupt, so it was stopped (an infinite loop inside `try: ... except: pass`?)")
@@ -58,9 +69,9 @@ def describe(exercise, e, seconds=None):
         limit = f"{seconds:g} s" if seconds else "the time limit"
         return "timeout", (f"{exercise}: did not finish within {limit}: an infinite loop? (a `while` whose "
                            f"condition never changes, a sampler that never samples '.'){stopped}")
-    lines = [f"{exercise}: your code raised {e.type_name}: {e.message}"]
+    lines = [f"{exercise}: your code raised {learner_text(e.type_name, 80)}: {learner_text(e.message)}"]
     if e.type_name in ("MemoryError",) or "can't allocate memory" in e.message:
         lines[0] += " (the probe's memory limit is $COURSE_MEMORY_LIMIT_GB, default 4 GiB)"
     for f in frames[-3:]:
-        lines.append(f"  {where(f)} in {f[2]}\n      {f[3]}")
+        lines.append(f"  {learner_text(where(f), 300)} in {learner_text(f[2], 200)}\n      {learner_text(f[3], 300)}")
     return "error", "\n".join(lines)

@@ -1,0 +1,57 @@
+"""The files that decide grades, hashed before a batch and verified before each verdict.
+
+Learner code runs where it cannot write them (read-only mounts, or user
+`nobody`); where the machine offers neither, this is the guard that remains:
+a change is found before the verdict of the learner whose run made it is
+recorded, and the batch stops naming that learner.
+"""
+
+import hashlib
+from pathlib import Path
+
+
+class TamperError(Exception):
+    """A file that decides grades changed while learner code ran."""
+
+
+def _files(path):
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def fingerprint(paths):
+    """{file: sha256} of every file under `paths` (a missing path counts, as absent)."""
+    out = {}
+    for root in paths:
+        out[f"{root}/"] = "present" if Path(root).exists() else "absent"
+        for f in _files(root):
+            try:
+                out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+            except OSError as e:
+                out[str(f)] = f"unreadable: {e.strerror}"
+    return out
+
+
+class Guard:
+    """Remembers the files under `paths`; `verify(who)` raises TamperError when any changed."""
+
+    def __init__(self, paths):
+        self.paths = [Path(p) for p in paths]
+        self.known = fingerprint(self.paths)
+
+    def changes(self):
+        now = fingerprint(self.paths)
+        changed = [f for f in sorted(set(self.known) | set(now)) if self.known.get(f) != now.get(f)]
+        return changed
+
+    def verify(self, who):
+        changed = self.changes()
+        if changed:
+            shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+            raise TamperError(f"grading stopped: while {who}'s code ran, files that decide grades changed: "
+                              f"{shown}. Restore them (git checkout / course nbgrader init) and grade again; "
+                              f"no verdict of {who} was recorded.")

@@ -1,0 +1,77 @@
+"""Judge a whole lesson file: every graded exercise, with the seeds its grading cell uses.
+
+The nbgrader route's grade of record. The calls come from the grading cells
+of the reference lesson (`check.nll(nll)`, and the hidden
+`check.nll(nll, seed=20171)`), read as source text, never from the learner's
+notebook. Each call runs in this process with Remote handles to one probe of
+the learner's file.
+"""
+
+import ast
+import importlib
+import re
+
+from .judge import RemoteLesson
+from .verdict import describe
+
+HIDDEN = re.compile(r"^\s*### (BEGIN|END) HIDDEN TESTS\s*$", re.M)
+
+
+class CheckCall:
+    """One `check.<function>(<learner names>, key=literal, ...)` line of a grading cell."""
+
+    def __init__(self, function, names, options):
+        self.function, self.names, self.options = function, names, options
+
+    def __repr__(self):
+        return f"check.{self.function}({', '.join(self.names)}, {self.options})"
+
+
+def parse_grading_cell(source):
+    """The CheckCalls of a grading cell's source (hidden tests included); ValueError on anything else."""
+    calls = []
+    for node in ast.parse(HIDDEN.sub("", source)).body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        ok = (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+              and isinstance(call.func.value, ast.Name) and call.func.value.id == "check"
+              and all(isinstance(a, ast.Name) for a in call.args))
+        if not ok:
+            raise ValueError(f"a grading cell may only call check.<exercise>(names, key=literal): "
+                             f"{ast.unparse(node)!r}")
+        calls.append(CheckCall(call.func.attr, [a.id for a in call.args],
+                               {k.arg: ast.literal_eval(k.value) for k in call.keywords}))
+    return calls
+
+
+def grading_calls(lesson, solution_nb):
+    """{exercise: [CheckCall, ...]} from the reference lesson's grading cells."""
+    out = {}
+    for cell in solution_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and cell.cell_type == "code":
+            out[meta["grade_id"].removeprefix("test_")] = parse_grading_cell(cell.source)
+    return out
+
+
+def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False):
+    """{exercise: (status, message)} for the learner's file at `path` (.py or .ipynb). `lenient`: a
+    notebook cell with a syntax error costs only what it defines (as when nbgrader runs it)."""
+    checks = importlib.import_module(f"checks.lesson{lesson.number}.exercises")
+    kwargs = {} if memory_gb is None else {"memory_gb": memory_gb}
+    learner = RemoteLesson(path, module_name=f"learner_{lesson.folder}", lenient=lenient, **kwargs)
+    verdicts = {}
+    try:
+        for exercise, exercise_calls in calls.items():
+            verdict = ("pass", "")
+            for c in exercise_calls:
+                learner.set_deadline(seconds)
+                try:
+                    getattr(checks, c.function)(*[getattr(learner, n) for n in c.names], **c.options)
+                except Exception as e:  # noqa: BLE001 - every failure becomes a verdict
+                    verdict = describe(exercise, e, seconds) or ("error", f"{exercise}: the check itself failed: {type(e).__name__}: {e}")
+                    break
+            verdicts[exercise] = verdict
+            learner.take_output()
+    finally:
+        learner.close()
+    return verdicts

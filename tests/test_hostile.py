@@ -1,0 +1,159 @@
+"""Hostile submissions score exactly what their honest work deserves, on both routes.
+
+Each file in tests/hostile/ is appended to the reference lesson 01 (its
+definitions replace the reference ones) and graded by `pytest checks/lesson01
+--lessons COPY` and by `course nbgrader grade`. The verdicts must be those the
+file's `# expect:` line gives (every other exercise passes), the run must end
+with the full table and a non-zero exit status, nothing the learner code
+started may outlive its run, and no file that decides grades may change.
+"""
+
+import csv
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from course import lessons as registry
+from course.cli import parse_summary
+from course.grading.integrity import fingerprint
+from tests.helpers import exercise_tests
+from tests.nbgrader_learners import py_text, solved, write
+
+LESSON = registry.get("01")
+HOSTILE = Path(__file__).parent / "hostile"
+FILES = sorted(HOSTILE.glob("*.py"))
+POINTS = {"build_vocab": 1, "count_bigrams": 2, "bigram_probs": 1, "sample_name": 2, "nll": 2,
+          "bigram_dataset": 1, "neural_nll": 2, "sgd_step": 2}
+MEMORY_GB = "0.5"  # the memory hog asks for 3 GiB
+GUARDED = [registry.ROOT / "checks", registry.ROOT / "course"]
+
+
+def expected(path):
+    """{exercise: status} from the file's `# expect:` line; unlisted exercises pass."""
+    line = re.search(r"^# expect: (.*)$", path.read_text(), re.M).group(1)
+    pairs = dict(item.strip().split("=") for item in line.split(","))
+    if "*" in pairs:
+        return {ex: pairs["*"] for ex in POINTS}
+    return {ex: pairs.get(ex, "pass") for ex in POINTS}
+
+
+def submission(path):
+    return py_text(solved(LESSON, "all")) + "\n\n# %%\n" + path.read_text()
+
+
+def lingering(marker):
+    """Processes whose command line mentions `marker` (a forked learner process keeps pytest's)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in proc.joinpath("cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_every_file_says_what_it_expects():
+    assert len(FILES) >= 10
+    for path in FILES:
+        assert set(expected(path)) == set(POINTS) == set(exercise_tests(LESSON)), path.name
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_pytest_route(tmp_path, path):
+    copy = tmp_path / f"copy-{path.stem}"
+    write(copy / LESSON.folder, f"{LESSON.name}.py", submission(path))
+    before = fingerprint(GUARDED)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lessons", str(copy),
+           "--memory-limit", MEMORY_GB, "--check-timeout", "10", "checks/lesson01"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=registry.ROOT, timeout=300)
+    out = proc.stdout + proc.stderr
+    table = parse_summary(out).get("01")
+    assert table == expected(path), out
+    assert proc.returncode == (0 if set(table.values()) == {"pass"} else 1), out
+    assert f"{sum(s == 'pass' for s in table.values())} of 8 exercises pass" in out, out
+    time.sleep(0.3)
+    assert lingering(str(copy)) == [], "a process started by learner code outlived the run"
+    assert fingerprint(GUARDED) == before, "learner code changed checks/ or course/"
+
+
+@pytest.mark.slow
+def test_nbgrader_route(tmp_path, monkeypatch):
+    pytest.importorskip("nbgrader")
+    from course import instructor
+
+    monkeypatch.setenv("COURSE_MEMORY_LIMIT_GB", MEMORY_GB)
+    course_dir, submissions = tmp_path / "course", tmp_path / "submissions"
+    for path in FILES:
+        write(submissions / path.stem.replace("_", "-"), f"{LESSON.name}.py", submission(path))
+    instructor.init(course_dir, timeout=15, lessons=[LESSON])
+    instructor.release(course_dir, [LESSON])
+    before = fingerprint(GUARDED)
+    outcomes = instructor.grade(LESSON, course_dir, submissions=submissions, check_timeout=10,
+                                memory_gb=float(MEMORY_GB))
+    for path in FILES:
+        learner = path.stem.replace("_", "-")
+        want = expected(path)
+        outcome = outcomes[learner]
+        got = {ex: verdict.split(":")[0] for ex, verdict in outcome.exercises.items()}
+        assert got == want, outcome.summary()
+        honest = sum(POINTS[ex] for ex, status in want.items() if status == "pass")
+        assert outcome.score == honest and outcome.status == "graded", outcome.summary()
+    time.sleep(1.0)  # a detached writer, had it survived, would have written by now
+    with open(course_dir / "grades.csv", newline="") as fh:
+        rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(fh)}
+    assert rows == {learner: outcome.score for learner, outcome in outcomes.items()}
+    assert fingerprint(GUARDED) == before
+    reassign = outcomes["reassign-checks"]
+    assert any("check tampered with" in p for p in reassign.problems), reassign.summary()
+
+
+def test_a_change_to_the_checks_stops_the_batch_and_names_the_learner(tmp_path, monkeypatch):
+    """Without namespaces or root (COURSE_SANDBOX=none) learner code can write the checks: the guard
+    finds it before that learner's verdict is recorded."""
+    from course.grading.integrity import Guard, TamperError
+    from course.grading.judge import RemoteLesson
+
+    target = tmp_path / "decides-grades.txt"
+    target.write_text("the original")
+    learner_file = tmp_path / "evil.py"
+    learner_file.write_text(f"def f():\n    open({str(target)!r}, 'a').write('changed')\n    return 1\n")
+    monkeypatch.setenv("COURSE_SANDBOX", "none")
+    guard = Guard([target])
+    lesson = RemoteLesson(learner_file)
+    lesson.set_deadline(10)
+    assert lesson.f() == 1
+    lesson.close()
+    with pytest.raises(TamperError, match="evil"):
+        guard.verify("evil")
+
+
+def test_learner_code_cannot_write_outside_its_scratch_folder(tmp_path):
+    from course.grading.judge import RemoteLesson
+
+    if os.environ.get("COURSE_SANDBOX", "auto") != "auto":
+        pytest.skip("containment chosen by hand")
+    target = tmp_path / "outside.txt"
+    learner_file = tmp_path / "writer.py"
+    learner_file.write_text(
+        "import os\n"
+        f"def f():\n"
+        f"    out = []\n"
+        f"    for path in ({str(target)!r}, 'here.txt'):\n"
+        f"        try:\n"
+        f"            open(path, 'w').write('x'); out.append('wrote')\n"
+        f"        except OSError as e:\n"
+        f"            out.append(type(e).__name__)\n"
+        f"    return out\n")
+    lesson = RemoteLesson(learner_file)
+    lesson.set_deadline(10)
+    result = lesson.f()
+    lesson.close()
+    if result[0] == "wrote":
+        pytest.skip("this machine offers neither namespaces nor `nobody` for the probe")
+    assert not target.exists() and result == [result[0], "wrote"]
