@@ -903,9 +903,11 @@ def _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout,
     for ex in exercises(lesson):
         status, message = verdicts[ex.name]
         points[ex.test] = ex.points if status == "pass" else 0.0
-        outcome.exercises[ex.name] = "pass" if status == "pass" else f"{status}: {_first_line(message, 300)}"
+        outcome.exercises[ex.name] = status if status in ("pass", "not attempted") else \
+            f"{status}: {_first_line(message, 300)}"
         in_notebook = notebook_verdicts.get(ex.name)
-        if in_notebook == "pass" and status != "pass":
+        # A grading cell that passed, or displayed a value (checks return None), where the judge does not pass.
+        if (in_notebook == "pass" or str(in_notebook).startswith("displayed")) and status != "pass":
             outcome.problems.append(f"{ex.test}: check tampered with: the notebook's own cell passed, the judge "
                                     f"found {status}; the judge's 0 counts")
         elif in_notebook is not None and in_notebook != "pass" and status == "pass":

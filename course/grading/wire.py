@@ -5,7 +5,9 @@ type, so the judge gets back exactly what learner code returned as far as the
 checks care: a `float` stays a `float`, a tuple a tuple, an int-keyed dict an
 int-keyed dict, a tensor keeps its dtype, shape and `requires_grad`. Decoding
 builds only builtin values, numpy scalars and arrays, and plain tensors: it
-never imports, calls or unpickles anything a learner wrote. An object of any
+never imports, calls or unpickles anything a learner wrote. A subclass of a
+plain type crosses as that type (an OrderedDict as a dict, a namedtuple as a
+tuple, a float subclass with a rigged `__eq__` as a float). An object of any
 other type comes back as an `Opaque` stand-in that carries its type's name (for
 messages such as "expected a tensor, got LinearLayer") and compares equal to
 nothing.
@@ -123,6 +125,15 @@ class _Encoder:
             if self.refs is None:
                 raise WireError("a learner reference cannot cross this way")
             return {"_": "ref", "v": x.name}
+        # Subclasses of the plain types cross as the plain type (an OrderedDict as a dict, a namedtuple
+        # as a tuple): whatever their methods do, the judge gets builtin values only.
+        for base in (bool, int, float, str, bytes):
+            if isinstance(x, base):
+                return self(base(x), depth + 1)
+        if isinstance(x, dict):
+            return self(dict(x.items()), depth + 1)
+        if isinstance(x, (list, tuple)):
+            return self((list if isinstance(x, list) else tuple)(iter(x)), depth + 1)
         return {"_": "opaque", "type": type(x).__name__, "summary": _summary(x)}
 
 
