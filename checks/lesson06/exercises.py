@@ -570,24 +570,27 @@ def _probe_gpt(GPT, GPTConfig, cfg, seed, batches, targets=None):
 
 def _probe_overfit(GPT, GPTConfig, cfg, seed, idx, targets, steps, lr):
     """The losses of `steps` Adam steps (written out: torch.optim's first use imports seconds of
-    machinery) of a fresh GPT(config) on one batch."""
+    machinery) of a fresh GPT(config) on one batch, and the names of the parameters that the first
+    loss sent no gradient to."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GPT(_config(GPTConfig or SimpleNamespace, cfg))
-    params = [p for p in model.parameters() if p.requires_grad]
+    names, params = zip(*[(n, p) for n, p in model.named_parameters() if p.requires_grad])
     m1, m2 = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
-    losses = []
+    losses, unreached = [], None
     for step in range(1, steps + 1):
         _, loss = model(idx, targets)
         losses.append(loss.item())
         grads = torch.autograd.grad(loss, params, allow_unused=True)
+        if unreached is None:
+            unreached = [n for n, gr in zip(names, grads) if gr is None]
         with torch.no_grad():
             for p, gr, a, b in zip(params, grads, m1, m2):
                 if gr is not None:
                     a.mul_(0.9).add_(gr, alpha=0.1)
                     b.mul_(0.999).addcmul_(gr, gr, value=0.001)
                     p.sub_(lr * (a / (1 - 0.9**step)) / ((b / (1 - 0.999**step)).sqrt() + 1e-8))
-    return losses
+    return losses, unreached
 
 
 def _gpt_model_checks(GPT, GPTConfig):
@@ -647,7 +650,10 @@ def _gpt_model_checks(GPT, GPTConfig):
     cfg = dict(vocab_size=12, block_size=8, n_embd=32, n_head=4, n_layer=2, dropout=0.0)
     idx = torch.randint(12, (2, 8), generator=_gen(3))
     targets = torch.randint(12, (2, 8), generator=_gen(4))
-    losses = GPT.run(_probe_overfit, GPTConfig, cfg, 0, idx, targets, 60, 1e-2)
+    losses, unreached = GPT.run(_probe_overfit, GPTConfig, cfg, 0, idx, targets, 60, 1e-2)
+    expect(not unreached, what, f"the loss sends no gradient to {', '.join(unreached[:6])}"
+                                f"{f' and {len(unreached) - 6} more' if len(unreached) > 6 else ''}: they never train",
+           hint="a .detach(), .data or torch.no_grad() cuts them off; every parameter must take part in the logits")
     expect(losses[-1] < 0.2, what, f"after 60 AdamW steps on one batch of 2x8 random tokens the loss is "
                                    f"{losses[-1]:.3f}; a working model memorises it (< 0.2)",
            hint="is the loss computed from the logits with gradients flowing to every parameter?")

@@ -479,6 +479,24 @@ gpt_not_causal = make_gpt(attention=mha_no_mask)
 gpt_no_head_bias = make_gpt(lm_head_bias=False)  # V parameters fewer than the formula
 
 
+class _DetachedBlock(_Block):
+    def forward(self, x):
+        return block_detached_attention_branch(self, x)
+
+
+def gpt_with_detached_attention():
+    """Every block's attention branch is detached: the loss is right, attention never trains."""
+    base = make_gpt()
+
+    class Detached(base):
+        def __init__(self, c):
+            super().__init__(c)
+            for block in self.blocks:
+                block.__class__ = _DetachedBlock
+
+    return Detached
+
+
 def gpt_with_tied_embeddings():
     """Weight tying (lm_head shares tok_emb's matrix): not the lesson's parameter count."""
     base = make_gpt()
@@ -649,6 +667,7 @@ WRONG_MODELS = {
     "not_causal": gpt_not_causal,
     "no_head_bias": gpt_no_head_bias,
     "tied_embeddings": gpt_with_tied_embeddings(),
+    "detached_attention": gpt_with_detached_attention(),
 }
 
 
