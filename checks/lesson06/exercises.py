@@ -352,7 +352,7 @@ def _block_weights(C, g):
             p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
         for ln in (block.ln1, block.ln2):  # gains around 1, different in ln1 and ln2
             ln.weight.add_(1.0)
-    return block.state_dict()
+    return dict(block.state_dict())  # a plain dict crosses the wire (an OrderedDict would not)
 
 
 def _probe_block(transformer_block, C, n_head, weights, x, grad_out):
@@ -436,7 +436,7 @@ def _container_weights(sizes, g):
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.7)
-    return model.state_dict()
+    return dict(model.state_dict())
 
 
 def _probe_gpt_forward(gpt_forward, sizes, weights, idx, targets=None, train_seed=None):
