@@ -61,6 +61,19 @@ HINTS = {  # the hint names the mistake
     "block_post_norm": "post-norm",
     "forward_no_positions": "position embeddings are missing",
     "average_whole_sequence": "future must be masked",
+    "head_detached_output": "not connected to its inputs through autograd",
+    "head_detached_scores": "no gradient reached w_query",
+    "mha_detached_values": "gradient with respect to x",
+    "ln_no_keepdim": "keepdim=True",
+    "block_detached_attention_branch": "block.attn.w,",
+    "block_detached_mlp_branch": "block.mlp.0.weight",
+    "block_detached_residual": "gradient with respect to x",
+    "forward_no_dropout": "embedding dropout is missing",
+    "forward_dropout_on_tokens_only": "to the sum of the embeddings",
+    "forward_hidden_with_targets": "hidden state",
+    "forward_loss_first_with_targets": "(logits, loss) in that order",
+    "forward_detached_embeddings": "no gradient reached model.tok_emb.weight",
+    "generate_top_k_unclamped": "min(top_k, V)",
 }
 
 

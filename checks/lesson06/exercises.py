@@ -1,14 +1,20 @@
 """Checks of lesson 06 (GPT), one function per exercise.
 
 The oracles are PyTorch's own: F.scaled_dot_product_attention(is_causal=True)
-for attention, nn.LayerNorm (values and gradients) for LayerNorm, built-in
-modules for the block and the model, and exact formulas (ln V, the parameter
-count). Causality is checked as a property over random shapes with
-hypothesis: changing the input after position t never changes the output at
-positions <= t. No check trains more than a few dozen steps of a tiny model.
+for attention, nn.LayerNorm for LayerNorm, built-in modules for the block and
+the model, autograd through them for every gradient, and exact formulas (ln V,
+the parameter count). Causality is checked as a property over random shapes
+with hypothesis: changing the input after position t never changes the output
+at positions <= t. No check trains more than a few dozen steps of a tiny model.
+
+Learner code runs only through handles (course.grading.handles). Whatever
+needs the learner's objects alive (autograd through their code, modules and
+dropout passed to their functions, their GPT class) runs in the `_probe_*`
+functions below, which build those objects from plain data, call the
+learner's code and return raw outputs and gradients. Every expected value is
+computed here, in the check, never in a probe.
 """
 
-import functools
 import math
 from types import SimpleNamespace
 
@@ -18,27 +24,14 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from course.assertions import CheckFailure, assert_close, assert_scalar, expect, fail
+from course.assertions import assert_close, assert_scalar, expect, fail
+from course.grading.handles import LearnerError, exercise
 
 # Few examples, no deadline (slow but correct code must pass), same examples every run.
 PROPERTY = settings(max_examples=12, deadline=None, derandomize=True, database=None, print_blob=False,
                     suppress_health_check=list(HealthCheck))
 
-
-def _one_thread(check):
-    """Run a check on one thread: its tensors are tiny, and on a busy machine a second thread
-    only adds waiting (measured: several times slower). The caller's setting is restored."""
-
-    @functools.wraps(check)
-    def wrapper(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
+NO_DETACH = "compute with differentiable torch operations (no .detach(), .item(), .data or torch.no_grad())"
 
 
 def _gen(seed):
@@ -48,6 +41,35 @@ def _gen(seed):
 def _tensor(what, value):
     expect(isinstance(value, torch.Tensor), what, f"expected a torch.Tensor, got {type(value).__name__}")
     return value
+
+
+def _probe_backward(f, args, grad_out):
+    """f(*args), its float tensor arguments made leaves that require grad; the output and, where it is
+    connected to them through autograd, the gradients of sum(output * grad_out) with respect to each
+    argument (None for an argument no gradient reached, or when the output does not require grad)."""
+    leaves = [a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+              for a in args]
+    out = f(*leaves)
+    grads = [None] * len(leaves)
+    if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == grad_out.shape:
+        out.backward(grad_out.to(out.dtype))
+        grads = [a.grad if isinstance(a, torch.Tensor) else None for a in leaves]
+    return out, grads
+
+
+def _expect_gradients(what, out, grads, expected, tolerances, hint=None):
+    """The output is connected through autograd, and every named gradient equals autograd's through
+    the reference. grads and expected map a name (argument or parameter) to a gradient."""
+    rtol, atol = tolerances
+    expect(out.requires_grad, what, "the output is not connected to its inputs through autograd: nothing "
+                                    "can be trained through it", hint=NO_DETACH)
+    missing = [name for name in expected if grads.get(name) is None]  # a cut branch, named before any value
+    names = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    expect(not missing, what, f"no gradient reached {names}: {'it does' if len(missing) == 1 else 'they do'} not "
+                              f"take part in the output through autograd", hint=hint or NO_DETACH)
+    for name, exp in expected.items():
+        assert_close(f"{what} gradient with respect to {name}", grads[name], exp, rtol=rtol, atol=atol,
+                     hint=hint or f"values are right but the gradient is not: {NO_DETACH}")
 
 
 def _causal_property(what, f, max_c=8, hint=None):
@@ -79,7 +101,7 @@ def _causal_property(what, f, max_c=8, hint=None):
 # ----------------------------------------------------------------------------- 1
 
 
-@_one_thread
+@exercise
 def causal_average(causal_average, seed=0):
     what = "causal_average(x)"
     g = _gen(seed)
@@ -140,26 +162,49 @@ def _attention_hint(out, x, wq, wk, wv, n_head):
     return None
 
 
-def _dropout_on_weights(what, call, weights_shape, out_shape):
-    """The dropout module is applied once, to the attention weights (after the softmax)."""
+def _attention_gradients(what, out, grads, x, wq, wk, wv, n_head):
+    """Gradients of the learner's attention (x, w_query, w_key, w_value order) against autograd
+    through PyTorch's attention, in float64, for the same grad_out."""
+    leaves = [t.double().requires_grad_() for t in (x, wq, wk, wv)]
+    _reference_heads(*leaves, n_head).backward(_grad_out(out.shape, x.shape[1]).double())
+    names = ("x", "w_query", "w_key", "w_value")
+    _expect_gradients(what, out, dict(zip(names, grads)), {n: t.grad for n, t in zip(names, leaves)},
+                      (1e-4, 1e-5), hint=f"queries, keys and values all carry gradient: {NO_DETACH}")
+
+
+def _grad_out(shape, seed):
+    """The upstream gradient of a probe's backward pass (any fixed non-trivial tensor will do)."""
+    return torch.randn(tuple(shape), generator=_gen(1000 + seed))
+
+
+def _probe_dropout(f, args, kind, p=0.5):
+    """f(*args, dropout=...) with kind "spy" (a function that records the shapes it is applied to
+    and returns zeros: the output and the shapes) or "eval" (nn.Dropout(p) in eval mode: the output)."""
+    if kind == "eval":
+        return f(*args, dropout=nn.Dropout(p).eval())
     seen = []
 
     def spy(w):
         seen.append(tuple(w.shape))
         return torch.zeros_like(w)
 
-    out = call(spy)
+    return f(*args, dropout=spy), seen
+
+
+def _dropout_on_weights(what, handle, args, weights_shape, out_shape):
+    """The dropout module is applied once, to the attention weights (after the softmax)."""
+    out, seen = handle.run(_probe_dropout, args, "spy")
     hint = "apply dropout to the attention weights, after the softmax and before the product with v"
     # Any layout of the weights will do: all heads at once or one call per head, with or without a head
     # dimension; but only attention weights (..., T, T), and each of them once.
-    right = (bool(seen) and all(shape[-2:] == weights_shape[-2:] for shape in seen)
+    right = (bool(seen) and all(len(shape) >= 2 and shape[-2:] == weights_shape[-2:] for shape in seen)
              and sum(math.prod(shape) for shape in seen) == math.prod(weights_shape))
     expect(right, what, f"the dropout module was applied to tensors of shapes {seen}, expected to the "
                         f"attention weights of shape {weights_shape} (once each)", hint)
     assert_close(f"{what} with a dropout that zeroes the weights", out, torch.zeros(out_shape), atol=1e-7, hint=hint)
 
 
-@_one_thread
+@exercise
 def attention_head(attention_head, seed=0):
     what = "attention_head(x, w_query, w_key, w_value)"
     g = _gen(seed)
@@ -168,27 +213,28 @@ def attention_head(attention_head, seed=0):
         # Scores of order one, so that attention is neither uniform nor one-hot.
         wq, wk, wv = (torch.randn(d, C, generator=g) * 0.6 for _ in range(3))
         expected = _reference_heads(x.double(), wq.double(), wk.double(), wv.double(), 1)
-        out = _tensor(what, attention_head(x, wq, wk, wv))
+        out, grads = attention_head.run(_probe_backward, (x, wq, wk, wv), _grad_out((B, T, d), T))
+        out = _tensor(what, out)
         hint = _attention_hint(out, x.double(), wq.double(), wk.double(), wv.double(), 1)
         assert_close(f"{what} with (B, T, C) = {(B, T, C)}, head size {d}", out, expected,
                      rtol=1e-4, atol=1e-5, hint=hint or "compare with softmax(q k^T / sqrt(d), future masked) @ v")
-    _dropout_on_weights(what, lambda dropout: attention_head(x, wq, wk, wv, dropout=dropout), (B, T, T),
-                        (B, T, d))
-    out = attention_head(x, wq, wk, wv, dropout=nn.Dropout(0.5).eval())
+        _attention_gradients(f"{what} with (B, T, C) = {(B, T, C)}", out, grads, x, wq, wk, wv, 1)
+    _dropout_on_weights(what, attention_head, (x, wq, wk, wv), (B, T, T), (B, T, d))
+    out = attention_head.run(_probe_dropout, (x, wq, wk, wv), "eval")
     assert_close(f"{what} with nn.Dropout(0.5) in eval mode", out, expected, rtol=1e-4, atol=1e-5)
     _causal_property(what, lambda x: attention_head(x, *(torch.randn(3, x.shape[-1], generator=_gen(1),
                                                                     dtype=x.dtype) for _ in range(3))),
                      hint="mask the scores of positions s > t with -inf before the softmax")
     # The mask is built for the actual T, however long.
     x = torch.randn(1, 40, 4, generator=g)
-    out = attention_head(x, *(torch.randn(2, 4, generator=g) for _ in range(3)))
+    out = _tensor(what, attention_head(x, *(torch.randn(2, 4, generator=g) for _ in range(3))))
     expect(tuple(out.shape) == (1, 40, 2), what, f"for T = 40 the output has shape {tuple(out.shape)}")
 
 
 # ----------------------------------------------------------------------------- 3
 
 
-@_one_thread
+@exercise
 def multi_head_attention(multi_head_attention, seed=0):
     what = "multi_head_attention(x, w_query, w_key, w_value, n_head)"
     g = _gen(seed)
@@ -196,7 +242,8 @@ def multi_head_attention(multi_head_attention, seed=0):
         x = torch.randn(B, T, C, generator=g)
         wq, wk, wv = (torch.randn(C, C, generator=g) * 0.5 for _ in range(3))
         expected = _reference_heads(x.double(), wq.double(), wk.double(), wv.double(), h)
-        out = _tensor(what, multi_head_attention(x, wq, wk, wv, h))
+        out, grads = multi_head_attention.run(_probe_backward, (x, wq, wk, wv, h), _grad_out((B, T, C), T))
+        out = _tensor(what, out)
         hint = _attention_hint(out, x.double(), wq.double(), wk.double(), wv.double(), h)
         if hint is None and h > 1 and out.shape == expected.shape:
             d = C // h
@@ -208,10 +255,10 @@ def multi_head_attention(multi_head_attention, seed=0):
         assert_close(f"{what} with (B, T, C) = {(B, T, C)}, n_head = {h}", out, expected, rtol=1e-4, atol=1e-5,
                      hint=hint or "each head is attention_head with its own rows of the weights; "
                                   "concatenate the heads' outputs along the last dimension")
-    out = multi_head_attention(x, wq, wk, wv, h, dropout=nn.Dropout(0.5).eval())
+        _attention_gradients(f"{what} with (B, T, C) = {(B, T, C)}, n_head = {h}", out, grads[:4], x, wq, wk, wv, h)
+    out = multi_head_attention.run(_probe_dropout, (x, wq, wk, wv, h), "eval")
     assert_close(f"{what} with nn.Dropout(0.5) in eval mode", out, expected, rtol=1e-4, atol=1e-5)
-    _dropout_on_weights(what, lambda dropout: multi_head_attention(x, wq, wk, wv, h, dropout=dropout),
-                        (B, h, T, T), (B, T, C))
+    _dropout_on_weights(what, multi_head_attention, (x, wq, wk, wv, h), (B, h, T, T), (B, T, C))
 
     def f(x):
         C = x.shape[-1] * 2
@@ -225,43 +272,43 @@ def multi_head_attention(multi_head_attention, seed=0):
 # ----------------------------------------------------------------------------- 4
 
 
-@_one_thread
+@exercise
 def layer_norm(layer_norm, seed=0):
     what = "layer_norm(x, weight, bias, eps)"
     g = _gen(seed)
-    for shape in ((4, 10), (2, 5, 7), (3, 1, 6)):
+    # Shapes with T == C (and N == C) first: there a mean taken without keepdim broadcasts silently.
+    for shape in ((6, 6), (1, 5, 5), (4, 4, 4), (4, 10), (2, 5, 7), (3, 1, 6)):
         C = shape[-1]
-        x = (torch.randn(*shape, generator=g) * 3 + torch.randn(shape[-1], generator=g)).requires_grad_()
+        x = torch.randn(*shape, generator=g) * 3 + torch.randn(shape[-1], generator=g)
+        weight, bias = torch.randn(C, generator=g), torch.randn(C, generator=g)
+        out, grads = layer_norm.run(_probe_backward, (x, weight, bias, 1e-5), _grad_out(shape, C))
+        out = _tensor(what, out)
         ref = nn.LayerNorm(C, eps=1e-5)
         with torch.no_grad():
-            ref.weight.copy_(torch.randn(C, generator=g))
-            ref.bias.copy_(torch.randn(C, generator=g))
-        weight = ref.weight.detach().clone().requires_grad_()
-        bias = ref.bias.detach().clone().requires_grad_()
-        xr = x.detach().clone().requires_grad_()
-        out = _tensor(what, layer_norm(x, weight, bias, 1e-5))
+            ref.weight.copy_(weight)
+            ref.bias.copy_(bias)
+        xr = x.clone().requires_grad_()
         expected = ref(xr)
         hint = "normalise over the last dimension (dim=-1, keepdim=True), with the biased variance"
         if out.shape == expected.shape:
-            xd = x.detach().double()
+            xd, wd, bd = x.double(), weight.double(), bias.double()
             unbiased = (xd - xd.mean(-1, keepdim=True)) / torch.sqrt(xd.var(-1, keepdim=True, unbiased=True) + 1e-5)
-            unbiased = unbiased * weight.detach().double() + bias.detach().double()
+            unbiased = unbiased * wd + bd
+            try:  # mean and variance without keepdim: (..., C) - (...,) broadcasts only when the sizes allow
+                flat = wd * (xd - xd.mean(-1)) / torch.sqrt(xd.var(-1, unbiased=False) + 1e-5) + bd
+            except RuntimeError:
+                flat = None
             if torch.allclose(out.detach().double(), unbiased, atol=1e-5):
                 hint = "the variance is the unbiased one (divides by C - 1): LayerNorm divides by C (unbiased=False)"
             elif torch.allclose(out.detach().double(), F.layer_norm(xd, (C,)), atol=1e-5):
                 hint = "weight and bias are ignored: return weight * normalised + bias"
+            elif flat is not None and flat.shape == out.shape and torch.allclose(out.double(), flat, atol=1e-5):
+                hint = ("the mean and variance lost their last dimension, so they broadcast against the wrong "
+                        "axis: take them with keepdim=True")
         assert_close(f"{what} values for x of shape {shape}", out, expected, rtol=1e-4, atol=1e-5, hint=hint)
-        expect(out.requires_grad, what, "the output does not depend on x, weight and bias through autograd",
-               hint="compute with differentiable torch operations (no .detach(), .item() or .data)")
-        g_out = torch.randn(shape, generator=g)
-        out.backward(g_out)
-        expected.backward(g_out)
-        for name, got, exp in (("x", x.grad, xr.grad), ("weight", weight.grad, ref.weight.grad),
-                               ("bias", bias.grad, ref.bias.grad)):
-            expect(got is not None, f"{what} gradient", f"no gradient reached {name}",
-                   hint="compute with differentiable torch operations (no .detach(), .item() or .data)")
-            assert_close(f"{what} gradient with respect to {name}, x of shape {shape}", got, exp,
-                         rtol=1e-4, atol=1e-5, hint=hint)
+        expected.backward(_grad_out(shape, C))
+        _expect_gradients(f"{what} for x of shape {shape}", out, dict(zip(("x", "weight", "bias"), grads)),
+                          {"x": xr.grad, "weight": ref.weight.grad, "bias": ref.bias.grad}, (1e-4, 1e-5))
     # eps goes inside the square root: visible on a constant row.
     x = torch.full((1, 4), 2.0)
     out = layer_norm(x, torch.ones(4), torch.zeros(4), 0.25)
@@ -279,37 +326,61 @@ def layer_norm(layer_norm, seed=0):
 class _SDPAttention(nn.Module):
     """Causal multi-head attention by PyTorch, with an output projection."""
 
-    def __init__(self, C, n_head, g):
+    def __init__(self, C, n_head):
         super().__init__()
         self.n_head = n_head
-        self.w = nn.Parameter(torch.randn(3, C, C, generator=g) * 0.4)
+        self.w = nn.Parameter(torch.zeros(3, C, C))
         self.proj = nn.Linear(C, C)
 
     def forward(self, x):
         return self.proj(_reference_heads(x, self.w[0], self.w[1], self.w[2], self.n_head))
 
 
-def _reference_block(C, n_head, g):
+def _block(C, n_head):
+    """A block of built-in modules, laid out as transformer_block expects (weights to be loaded)."""
     block = nn.Module()
     block.ln1, block.ln2 = nn.LayerNorm(C), nn.LayerNorm(C)
-    block.attn = _SDPAttention(C, n_head, g)
+    block.attn = _SDPAttention(C, n_head)
     block.mlp = nn.Sequential(nn.Linear(C, 4 * C), nn.GELU(), nn.Linear(4 * C, C))
+    return block.double()
+
+
+def _block_weights(C, g):
+    block = _block(C, 1)
     with torch.no_grad():
         for p in block.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
         for ln in (block.ln1, block.ln2):  # gains around 1, different in ln1 and ln2
             ln.weight.add_(1.0)
-    return block
+    return dict(block.state_dict())  # a plain dict crosses the wire (an OrderedDict would not)
 
 
-@_one_thread
+def _probe_block(transformer_block, C, n_head, weights, x, grad_out):
+    """The learner's block on a block of built-in modules with these weights: the output and the
+    gradients of sum(output * grad_out) with respect to x and to each parameter (by name)."""
+    block = _block(C, n_head)
+    block.load_state_dict(weights)
+    x = x.clone().requires_grad_()
+    out = transformer_block(block, x)
+    grads = {}
+    if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == grad_out.shape:
+        out.backward(grad_out.to(out.dtype))
+        grads = {"x": x.grad, **{f"block.{name}": p.grad for name, p in block.named_parameters()}}
+    return out, grads
+
+
+@exercise
 def transformer_block(transformer_block, seed=0):
     what = "transformer_block(block, x)"
     g = _gen(seed)
     for B, T, C, h in ((2, 5, 8, 2), (1, 6, 12, 3)):
-        block = _reference_block(C, h, g).double()
+        weights = _block_weights(C, g)
         x = torch.randn(B, T, C, generator=g, dtype=torch.float64)
-        out = _tensor(what, transformer_block(block, x.clone()))
+        grad_out = _grad_out((B, T, C), T).double()
+        out, grads = transformer_block.run(_probe_block, C, h, weights, x, grad_out)
+        out = _tensor(what, out)
+        block = _block(C, h)
+        block.load_state_dict(weights)
         with torch.no_grad():
             h1 = x + block.attn(block.ln1(x))
             expected = h1 + block.mlp(block.ln2(h1))
@@ -325,9 +396,19 @@ def transformer_block(transformer_block, seed=0):
                 "the feed-forward branch reads the block's input: it must read x after the attention residual":
                     h1 + block.mlp(block.ln2(x)),
             }
-        hint = next((m for m, v in wrong.items() if out.shape == v.shape and torch.allclose(out.double(), v, atol=1e-6)),
+        hint = next((m for m, v in wrong.items()
+                     if out.shape == v.shape and torch.allclose(out.double(), v, atol=1e-6)),
                     "x = x + block.attn(block.ln1(x)); then x = x + block.mlp(block.ln2(x))")
         assert_close(f"{what} with (B, T, C) = {(B, T, C)}", out, expected, rtol=1e-6, atol=1e-8, hint=hint)
+        # The block is trained: the gradient reaches x through the residual path and both branches,
+        # and every parameter.
+        xr = x.clone().requires_grad_()
+        h1 = xr + block.attn(block.ln1(xr))
+        (h1 + block.mlp(block.ln2(h1))).backward(grad_out)
+        expected_grads = {"x": xr.grad, **{f"block.{name}": p.grad for name, p in block.named_parameters()}}
+        _expect_gradients(f"{what} with (B, T, C) = {(B, T, C)}", out, grads, expected_grads, (1e-6, 1e-8),
+                          hint="the gradient must flow through each sum x + branch to both terms: a .detach() "
+                               "(or torch.no_grad()) on the residual path or on a branch cuts it")
 
 
 # ----------------------------------------------------------------------------- 6
@@ -339,65 +420,177 @@ def _n_params(c):
     return V * C + T * C + L * per_block + 2 * C + (C * V + V)
 
 
-def _container(V, T, C, L, g):
-    """A model made of built-in modules, laid out as gpt_forward expects."""
+def _container(V, T, C, L, p_drop):
+    """A model made of built-in modules, laid out as gpt_forward expects (weights to be loaded)."""
     model = nn.Module()
     model.tok_emb, model.pos_emb = nn.Embedding(V, C), nn.Embedding(T, C)
-    model.drop = nn.Dropout(0.5)
+    model.drop = nn.Dropout(p_drop)
     model.blocks = nn.ModuleList(nn.Sequential(nn.Linear(C, C), nn.Tanh()) for _ in range(L))
     model.ln_f = nn.LayerNorm(C)
     model.lm_head = nn.Linear(C, V)
+    return model
+
+
+def _container_weights(sizes, g):
+    model = _container(*sizes)
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.7)
-    return model.eval()
+    return dict(model.state_dict())
 
 
-@_one_thread
+def _probe_gpt_forward(gpt_forward, sizes, weights, idx, targets=None, train_seed=None):
+    """The learner's gpt_forward on a model of built-in modules with these weights, in eval mode, or in
+    train mode after torch.manual_seed(train_seed) (the caller's random state is restored). Returns
+    what it returned and, when that is (logits, loss) with a loss to differentiate, the gradient of
+    the loss with respect to each parameter (by name)."""
+    model = _container(*sizes)
+    model.load_state_dict(weights)
+    model.train(train_seed is not None)
+    with torch.random.fork_rng(devices=[]):
+        if train_seed is not None:
+            torch.manual_seed(train_seed)
+        result = gpt_forward(model, idx, targets)
+    grads = None
+    if (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], torch.Tensor)
+            and result[1].requires_grad and result[1].numel() == 1):
+        result[1].backward()
+        grads = {f"model.{name}": p.grad for name, p in model.named_parameters()}
+    return result, grads
+
+
+def _logits_hint(logits, expected, hidden):
+    if isinstance(logits, torch.Tensor) and logits.dim() == 0:
+        return "return (logits, loss) in that order"
+    if isinstance(logits, torch.Tensor) and logits.shape == hidden.shape and (
+            torch.allclose(logits.detach(), hidden, atol=1e-5) or logits.shape != expected.shape):
+        return "that is the hidden state (B, T, C): the logits are model.lm_head(model.ln_f(x)), (B, T, V)"
+    return "tok_emb(idx) + pos_emb(positions 0..T-1), the blocks in order, ln_f, lm_head"
+
+
+@exercise
 def gpt_forward(gpt_forward, GPT=None, GPTConfig=None, seed=0):
     what = "gpt_forward(model, idx, targets)"
     g = _gen(seed)
-    for B, T, V, C, block_size, L in ((2, 5, 11, 8, 7, 2), (3, 7, 6, 4, 7, 1), (1, 1, 9, 6, 3, 3)):
-        model = _container(V, block_size, C, L, g)
+    for i, (B, T, V, C, block_size, L) in enumerate(((2, 5, 11, 8, 7, 2), (3, 7, 6, 4, 7, 1), (1, 1, 9, 6, 3, 3))):
+        sizes = (V, block_size, C, L, 0.5)
+        weights = _container_weights(sizes, g)
+        model = _container(*sizes)
+        model.load_state_dict(weights)
+        model.eval()
         idx = torch.randint(V, (B, T), generator=g)
         targets = torch.randint(V, (B, T), generator=g)
-        with torch.no_grad():
-            x = model.tok_emb(idx) + model.pos_emb.weight[:T]
+
+        def reference(train_seed=None, positions=True):
+            """Hidden state and logits of the model (eval mode, or train mode seeded like the probe)."""
+            with torch.random.fork_rng(devices=[]):
+                if train_seed is not None:
+                    torch.manual_seed(train_seed)
+                model.train(train_seed is not None)
+                x = model.drop(model.tok_emb(idx) + (model.pos_emb.weight[:T] if positions else 0))
+                model.eval()
             for block in model.blocks:
                 x = block(x)
-            expected = model.lm_head(model.ln_f(x))
-            no_pos = model.tok_emb(idx)
-            for block in model.blocks:
-                no_pos = block(no_pos)
-            no_pos = model.lm_head(model.ln_f(no_pos))
-        result = gpt_forward(model, idx)
-        expect(isinstance(result, tuple) and len(result) == 2, what, f"expected (logits, loss), got {type(result).__name__}")
+            return x, model.lm_head(model.ln_f(x))
+
+        with torch.no_grad():
+            hidden, expected = reference()
+            no_pos = reference(positions=False)[1]
+        # Without targets: (logits, None).
+        result, _ = gpt_forward.run(_probe_gpt_forward, sizes, weights, idx)
+        expect(isinstance(result, tuple) and len(result) == 2, what,
+               f"expected (logits, loss), got {type(result).__name__}")
         logits, loss = result
         expect(loss is None, what, f"with targets=None the loss must be None, got {loss!r}")
+        hint = _logits_hint(logits, expected, hidden)
         logits = _tensor(f"{what} logits", logits)
-        hint = "tok_emb(idx) + pos_emb(positions 0..T-1), the blocks in order, ln_f, lm_head"
         if logits.shape == expected.shape and torch.allclose(logits, no_pos, atol=1e-5):
             hint = "the position embeddings are missing: add model.pos_emb(torch.arange(T))"
         assert_close(f"{what} logits with (B, T) = {(B, T)}, V = {V}", logits, expected, rtol=1e-5, atol=1e-5,
                      hint=hint)
-        logits, loss = gpt_forward(model, idx, targets)
-        expected_loss = F.cross_entropy(expected.view(B * T, V), targets.view(B * T))
+        # With targets: (logits, loss), the same logits, and the loss trains every parameter.
+        result, grads = gpt_forward.run(_probe_gpt_forward, sizes, weights, idx, targets)
+        expect(isinstance(result, tuple) and len(result) == 2, what,
+               f"with targets, expected (logits, loss), got {type(result).__name__}")
+        logits, loss = result
+        hint = _logits_hint(logits, expected, hidden)
+        logits = _tensor(f"{what} logits with targets", logits)
+        assert_close(f"{what} logits with targets, (B, T) = {(B, T)}, V = {V}", logits, expected, rtol=1e-5,
+                     atol=1e-5, hint=hint)
         expect(isinstance(loss, torch.Tensor) and loss.dim() == 0, what,
                f"the loss must be a 0-dim tensor, got {getattr(loss, 'shape', type(loss).__name__)}")
         expect(loss.requires_grad, what, "the loss does not depend on the parameters through autograd",
                hint="no .item(), .detach() or torch.no_grad() in the forward pass")
+        expected_loss = F.cross_entropy(expected.view(B * T, V), targets.view(B * T))
         assert_scalar(f"{what} loss with (B, T) = {(B, T)}", loss, expected_loss.item(), rtol=1e-5, atol=1e-6,
                       hint="F.cross_entropy(logits.view(B*T, V), targets.view(B*T)): mean over all positions")
+        model.zero_grad()
+        F.cross_entropy(reference()[1].view(B * T, V), targets.view(B * T)).backward()
+        _expect_gradients(f"{what} loss with (B, T) = {(B, T)}", loss, grads or {},
+                          {f"model.{name}": p.grad for name, p in model.named_parameters()}, (1e-4, 1e-6))
+        # In train mode, the dropout module drops from the sum of the embeddings: seeded alike, the
+        # learner's call and the reference draw the same mask.
+        train_seed = seed + 100 + i
+        result, _ = gpt_forward.run(_probe_gpt_forward, sizes, weights, idx, train_seed=train_seed)
+        logits = _tensor(f"{what} logits in train mode", result[0] if isinstance(result, tuple) else result)
+        with torch.no_grad():
+            dropped = reference(train_seed)[1]
+        hint = "apply model.drop once, to the sum of the embeddings: model.drop(tok_emb(idx) + pos_emb(pos))"
+        if logits.shape == expected.shape and torch.allclose(logits, expected, atol=1e-5):
+            hint = "the embedding dropout is missing: " + hint
+        assert_close(f"{what} logits in train mode with dropout 0.5 (torch.manual_seed({train_seed}) first), "
+                     f"(B, T) = {(B, T)}", logits, dropped, rtol=1e-5, atol=1e-5, hint=hint)
     if GPT is None:
         return
-    _gpt_model_checks(GPT, GPTConfig or SimpleNamespace)
+    _gpt_model_checks(GPT, GPTConfig)
 
 
-def _config(GPTConfig, **kw):
+def _config(GPTConfig, cfg):
     try:
-        return GPTConfig(**kw)
+        return GPTConfig(**cfg)
     except TypeError:
-        return SimpleNamespace(**kw)
+        return SimpleNamespace(**cfg)
+
+
+def _probe_n_params(GPT, GPTConfig, cfg):
+    """The number of parameters of the learner's GPT(config)."""
+    return sum(p.numel() for p in GPT(_config(GPTConfig or SimpleNamespace, cfg)).parameters())
+
+
+def _probe_gpt(GPT, GPTConfig, cfg, seed, batches, targets=None):
+    """A fresh GPT(config) after torch.manual_seed(seed), in eval mode and without gradients:
+    what model(idx, targets) returns for each idx of batches."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT(_config(GPTConfig or SimpleNamespace, cfg))
+    model.eval()
+    with torch.no_grad():
+        return [model(idx, targets) if targets is not None else model(idx) for idx in batches]
+
+
+def _probe_overfit(GPT, GPTConfig, cfg, seed, idx, targets, steps, lr):
+    """The losses of `steps` Adam steps (written out: torch.optim's first use imports seconds of
+    machinery) of a fresh GPT(config) on one batch, and the names of the parameters that the first
+    loss sent no gradient to."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT(_config(GPTConfig or SimpleNamespace, cfg))
+    names, params = zip(*[(n, p) for n, p in model.named_parameters() if p.requires_grad])
+    m1, m2 = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+    losses, unreached = [], None
+    for step in range(1, steps + 1):
+        _, loss = model(idx, targets)
+        losses.append(loss.item())
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        if unreached is None:
+            unreached = [n for n, gr in zip(names, grads) if gr is None]
+        with torch.no_grad():
+            for p, gr, a, b in zip(params, grads, m1, m2):
+                if gr is not None:
+                    a.mul_(0.9).add_(gr, alpha=0.1)
+                    b.mul_(0.999).addcmul_(gr, gr, value=0.001)
+                    p.sub_(lr * (a / (1 - 0.9**step)) / ((b / (1 - 0.999**step)).sqrt() + 1e-8))
+    return losses, unreached
 
 
 def _gpt_model_checks(GPT, GPTConfig):
@@ -408,18 +601,18 @@ def _gpt_model_checks(GPT, GPTConfig):
     @PROPERTY
     @given(st.integers(2, 40), st.integers(1, 12), st.integers(1, 4), st.integers(1, 6), st.integers(1, 3))
     def count(V, T, n_head, d, L):
-        c = _config(GPTConfig, vocab_size=V, block_size=T, n_embd=n_head * d, n_head=n_head, n_layer=L, dropout=0.0)
-        got = sum(p.numel() for p in GPT(c).parameters())
-        if got != _n_params(c):
-            counts.append((c, got))
+        cfg = dict(vocab_size=V, block_size=T, n_embd=n_head * d, n_head=n_head, n_layer=L, dropout=0.0)
+        got = GPT.run(_probe_n_params, GPTConfig, cfg)
+        if got != _n_params(SimpleNamespace(**cfg)):
+            counts.append((cfg, got))
             raise AssertionError
 
     try:
         count()
     except AssertionError:
-        c, got = counts[-1]
-        fail(what, f"{got:,} parameters for {c}, the formula V*C + T*C + L*(12C^2 + 10C) + 2C + C*V + V "
-                   f"gives {_n_params(c):,}")
+        cfg, got = counts[-1]
+        fail(what, f"{got:,} parameters for {cfg}, the formula V*C + T*C + L*(12C^2 + 10C) + 2C + C*V + V "
+                   f"gives {_n_params(SimpleNamespace(**cfg)):,}")
     # Causality through the whole model: tokens after t never change the logits at <= t.
     failures = []
 
@@ -428,15 +621,12 @@ def _gpt_model_checks(GPT, GPTConfig):
     def causal(B, T, V, data):
         t = data.draw(st.integers(0, T - 2), label="t")
         seed = data.draw(st.integers(0, 2**16), label="seed")
-        torch.manual_seed(seed)
-        model = GPT(_config(GPTConfig, vocab_size=V, block_size=8, n_embd=8, n_head=2, n_layer=2, dropout=0.0))
-        model.eval()
         g = _gen(seed)
         idx = torch.randint(V, (B, T), generator=g)
         idx2 = idx.clone()
         idx2[:, t + 1:] = (idx2[:, t + 1:] + torch.randint(1, V, (B, T - t - 1), generator=g)) % V
-        with torch.no_grad():
-            a, b = model(idx)[0], model(idx2)[0]
+        cfg = dict(vocab_size=V, block_size=8, n_embd=8, n_head=2, n_layer=2, dropout=0.0)
+        a, b = (_tensor(f"{what}: model(idx)[0]", r[0]) for r in GPT.run(_probe_gpt, GPTConfig, cfg, seed, [idx, idx2]))
         if not torch.allclose(a[:, : t + 1], b[:, : t + 1], atol=1e-6):
             failures.append((B, T, t))
             raise AssertionError
@@ -448,34 +638,24 @@ def _gpt_model_checks(GPT, GPTConfig):
         fail(what, f"not causal: with idx of shape ({B}, {T}), changing tokens after position {t} changed the "
                    f"logits at positions <= {t}", "every attention must mask the future")
     # A fresh model predicts nearly uniformly: loss within 0.1 of ln V.
-    torch.manual_seed(0)
     V = 65
-    c = _config(GPTConfig, vocab_size=V, block_size=16, n_embd=32, n_head=4, n_layer=2, dropout=0.0)
-    model = GPT(c)
+    cfg = dict(vocab_size=V, block_size=16, n_embd=32, n_head=4, n_layer=2, dropout=0.0)
     idx = torch.randint(V, (8, 16), generator=_gen(1))
-    _, loss = model(idx, torch.randint(V, (8, 16), generator=_gen(2)))
+    (_, loss), = GPT.run(_probe_gpt, GPTConfig, cfg, 0, [idx], torch.randint(V, (8, 16), generator=_gen(2)))
+    loss = _tensor(f"{what}: the loss of model(idx, targets)", loss)
     expect(abs(loss.item() - math.log(V)) < 0.1, what,
            f"a fresh model's loss is {loss.item():.4f}, expected within 0.1 of ln {V} = {math.log(V):.4f}",
            hint="initialise weights from N(0, 0.02) and biases at 0, so the first logits are near 0")
     # Overfit one tiny batch: the whole pipeline (forward, loss, gradients) learns.
-    torch.manual_seed(0)
-    c = _config(GPTConfig, vocab_size=12, block_size=8, n_embd=32, n_head=4, n_layer=2, dropout=0.0)
-    model = GPT(c)
+    cfg = dict(vocab_size=12, block_size=8, n_embd=32, n_head=4, n_layer=2, dropout=0.0)
     idx = torch.randint(12, (2, 8), generator=_gen(3))
     targets = torch.randint(12, (2, 8), generator=_gen(4))
-    params = [p for p in model.parameters() if p.requires_grad]
-    m1, m2 = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
-    for step in range(1, 61):  # Adam by hand: torch.optim's first use imports seconds of machinery
-        _, loss = model(idx, targets)
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        with torch.no_grad():
-            for p, gr, a, b in zip(params, grads, m1, m2):
-                if gr is not None:
-                    a.mul_(0.9).add_(gr, alpha=0.1)
-                    b.mul_(0.999).addcmul_(gr, gr, value=0.001)
-                    p.sub_(1e-2 * (a / (1 - 0.9**step)) / ((b / (1 - 0.999**step)).sqrt() + 1e-8))
-    expect(loss.item() < 0.2, what, f"after 60 AdamW steps on one batch of 2x8 random tokens the loss is "
-                                    f"{loss.item():.3f}; a working model memorises it (< 0.2)",
+    losses, unreached = GPT.run(_probe_overfit, GPTConfig, cfg, 0, idx, targets, 60, 1e-2)
+    expect(not unreached, what, f"the loss sends no gradient to {', '.join(unreached[:6])}"
+                                f"{f' and {len(unreached) - 6} more' if len(unreached) > 6 else ''}: they never train",
+           hint="a .detach(), .data or torch.no_grad() cuts them off; every parameter must take part in the logits")
+    expect(losses[-1] < 0.2, what, f"after 60 AdamW steps on one batch of 2x8 random tokens the loss is "
+                                   f"{losses[-1]:.3f}; a working model memorises it (< 0.2)",
            hint="is the loss computed from the logits with gradients flowing to every parameter?")
 
 
@@ -483,101 +663,110 @@ def _gpt_model_checks(GPT, GPTConfig):
 
 
 class _Scripted(nn.Module):
-    """A stand-in model whose next-token logits depend on the last token and the length.
+    """A stand-in model whose next-token logits depend on the last token (a row of `table`).
 
-    It refuses contexts longer than block_size and records each context it sees.
+    It records each context it sees and the mode it was in.
     """
 
-    def __init__(self, V, block_size, peaked=False):
+    def __init__(self, table, block_size):
         super().__init__()
-        self.config = SimpleNamespace(block_size=block_size, vocab_size=V)
-        g = _gen(5)
-        self.table = nn.Parameter(torch.randn(V, V, generator=g) * (4 if peaked else 1))
-        self.seen = []
+        self.config = SimpleNamespace(block_size=block_size, vocab_size=table.shape[0])
+        self.table = nn.Parameter(table.clone())
+        self.seen, self.modes = [], []
 
     def forward(self, idx, targets=None):
-        if idx.shape[1] > self.config.block_size:
-            raise CheckFailure(f"generate: the model was called with a context of {idx.shape[1]} tokens, more than "
-                               f"block_size = {self.config.block_size}\n  hint: keep the last block_size tokens: "
-                               f"idx[:, -block_size:]")
         self.seen.append(idx.clone())
-        T = idx.shape[1]
+        self.modes.append(self.training)
         # Only the last position's logits are meaningful; others point elsewhere, to catch logits[:, 0].
         logits = self.table[idx].clone()
-        if T > 1:
+        if idx.shape[1] > 1:
             logits[:, :-1] = torch.roll(logits[:, :-1], 3, dims=-1) * 2
         return logits, None
 
 
-def _reference_generate(model, idx, n, generator, temperature=1.0, top_k=None):
-    for _ in range(n):
-        logits = model(idx[:, -model.config.block_size:])[0][:, -1] / temperature
-        if top_k is not None:
-            kth = logits.topk(top_k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)
-        idx = torch.cat([idx, nxt], dim=1)
-    return idx
+def _table(V):
+    return torch.randn(V, V, generator=_gen(5))
 
 
-@_one_thread
+def _probe_generate(generate, table, block_size, idx, max_new_tokens, generator, global_seed=None, train=False,
+                    **options):
+    """The learner's generate on a _Scripted model (in train mode if `train`), after
+    torch.manual_seed(global_seed) if given (the caller's random state is restored). Returns what it
+    returned, idx after the call, the contexts the model saw, its mode at each call and after."""
+    model = _Scripted(table, block_size)
+    model.train(train)
+    with torch.random.fork_rng(devices=[]):
+        if global_seed is not None:
+            torch.manual_seed(global_seed)
+        out = generate(model, idx, max_new_tokens, generator, **options)
+    return {"out": out, "idx": idx, "seen": model.seen, "modes": model.modes, "training": model.training}
+
+
+@exercise
 def generate(generate, seed=0):
     what = "generate(model, idx, max_new_tokens, generator, temperature, top_k)"
     V, block_size = 7, 4
-    model = _Scripted(V, block_size)
+    table = _table(V)
     idx = torch.tensor([[1, 2, 3], [4, 5, 6]])
-    before = idx.clone()
-    out = _tensor(what, generate(model, idx, 10, _gen(seed)))
-    expect(torch.equal(idx, before), what, "idx was modified in place", hint="build a new tensor with torch.cat")
+    run = generate.run(_probe_generate, table, block_size, idx, 10, _gen(seed))
+    out = _tensor(what, run["out"])
+    expect(torch.equal(run["idx"], idx), what, "idx was modified in place", hint="build a new tensor with torch.cat")
     expect(tuple(out.shape) == (2, 13), what, f"the output has shape {tuple(out.shape)}, expected (2, 13)",
            hint="return idx followed by max_new_tokens new tokens")
     expect(out.dtype == torch.int64, what, f"the output has dtype {out.dtype}, expected torch.int64")
     assert_close(f"{what}: the first tokens", out[:, :3], idx, rtol=0, atol=0, hint="the output starts with idx")
     expect(((out >= 0) & (out < V)).all(), what, "tokens outside the vocabulary were produced")
     # Contexts: the last block_size tokens (cropped on the left), growing by one each step.
-    contexts = [s.shape[1] for s in model.seen]
-    expect(len(contexts) == 10, what, f"the model was called {len(contexts)} times for 10 new tokens",
+    seen = run["seen"]
+    longest = max((s.shape[1] for s in seen), default=0)
+    expect(longest <= block_size, what, f"the model was called with a context of {longest} tokens, more than "
+                                        f"block_size = {block_size}",
+           hint="keep the last block_size tokens: idx[:, -block_size:]")
+    expect(len(seen) == 10, what, f"the model was called {len(seen)} times for 10 new tokens",
            hint="one call per new token")
-    for i, seen in enumerate(model.seen):
+    for i, context in enumerate(seen):
         expected = out[:, : 3 + i][:, -block_size:]
-        if seen.shape != expected.shape or not torch.equal(seen, expected):
-            fail(what, f"at step {i} the model saw {seen[0].tolist()}, expected the last {block_size} tokens "
+        if context.shape != expected.shape or not torch.equal(context, expected):
+            fail(what, f"at step {i} the model saw {context[0].tolist()}, expected the last {block_size} tokens "
                        f"{expected[0].tolist()}", "crop the context on the left: idx[:, -block_size:]")
     # Reproducible with the generator, whatever the global random state.
-    runs = []
-    for global_seed in (1, 2):
-        torch.manual_seed(global_seed)
-        runs.append(generate(_Scripted(V, block_size), idx, 12, _gen(seed + 7)))
+    runs = [generate.run(_probe_generate, table, block_size, idx, 12, _gen(seed + 7), global_seed=s)["out"]
+            for s in (1, 2)]
     expect(torch.equal(runs[0], runs[1]), what, "the same generator seed gave different tokens",
            hint="pass generator=generator to torch.multinomial")
-    expect(not torch.equal(runs[0], generate(_Scripted(V, block_size), idx, 12, _gen(seed + 8))), what,
-           "generators with different seeds gave the same 12 tokens", hint="sample; do not take the argmax")
+    other = generate.run(_probe_generate, table, block_size, idx, 12, _gen(seed + 8))["out"]
+    expect(not torch.equal(runs[0], other), what, "generators with different seeds gave the same 12 tokens",
+           hint="sample; do not take the argmax")
     # The right distribution, whatever way the draws are made: 4000 one-token samples after the
-    # context (c0, c1) follow softmax(logits of the last position / temperature), restricted to the top k.
+    # context (c0, c1) follow softmax(logits of the last position / temperature), restricted to the top k
+    # (all of them when top_k >= V).
     N = 4000
-    for temperature, top_k in ((1.0, None), (0.5, None), (2.0, 3), (1.0, 1)):
-        model = _Scripted(V, block_size)
+    for temperature, top_k in ((1.0, None), (0.5, None), (2.0, 3), (1.0, 1), (1.0, V + 3)):
         context = torch.tensor([[2, 5]] * N)
-        out = generate(model, context, 1, _gen(seed + 11), temperature=temperature, top_k=top_k)
-        with torch.no_grad():
-            logits = model.table[5] / temperature
-            if top_k is not None:
-                logits = logits.masked_fill(logits < logits.topk(top_k).values[-1], float("-inf"))
-            p = logits.softmax(-1).double()
-        freq = torch.bincount(out[:, -1], minlength=V).double() / N
+        try:
+            out = generate.run(_probe_generate, table, block_size, context, 1, _gen(seed + 11),
+                               temperature=temperature, top_k=top_k)["out"]
+        except LearnerError as e:
+            if top_k is None or top_k <= V or e.is_a("NotImplementedError"):
+                raise
+            fail(what, f"with top_k={top_k}, more than the vocabulary of {V}, your code raised {e.type_name}: "
+                       f"{e.message[:200]}", f"top_k >= V keeps every token: torch.topk(logits, min(top_k, V))")
+        out = _tensor(what, out)
+        expect(tuple(out.shape) == (N, 3), what, f"the output has shape {tuple(out.shape)}, expected {(N, 3)}")
+        logits = table[5] / temperature
+        if top_k is not None:
+            logits = logits.masked_fill(logits < logits.topk(min(top_k, V)).values[-1], float("-inf"))
+        p = logits.softmax(-1).double()
+        freq = torch.bincount(out[:, -1].clamp(0, V - 1), minlength=V).double() / N
         tolerance = 5 * (p * (1 - p) / N).sqrt() + 2e-3
         if ((freq - p).abs() > tolerance).any():
             fail(what, f"with temperature={temperature}, top_k={top_k} the next-token frequencies "
                        f"{[round(f, 3) for f in freq.tolist()]} are not the model's probabilities "
                        f"{[round(q, 3) for q in p.tolist()]}",
                  "logits of the last position (logits[:, -1, :]) divided by the temperature; keep the top_k "
-                 "largest, set the others to -inf; softmax; torch.multinomial")
+                 "largest (all of them when top_k >= V), set the others to -inf; softmax; torch.multinomial")
     # Eval mode while sampling, and the mode restored.
-    model = _Scripted(V, block_size)
-    modes = []
-    model.register_forward_pre_hook(lambda m, a: modes.append(m.training))
-    model.train()
-    generate(model, idx, 2, _gen(seed))
-    expect(not any(modes), what, "the model was in training mode while sampling (dropout active)",
+    run = generate.run(_probe_generate, table, block_size, idx, 2, _gen(seed), train=True)
+    expect(not any(run["modes"]), what, "the model was in training mode while sampling (dropout active)",
            hint="call model.eval() before sampling")
-    expect(model.training, what, "the model was left in eval mode", hint="restore the mode it was in")
+    expect(run["training"], what, "the model was left in eval mode", hint="restore the mode it was in")

@@ -531,7 +531,8 @@ check.transformer_block(transformer_block)
 #
 # `model` has `tok_emb` (an `nn.Embedding(V, C)`), `pos_emb`
 # (`nn.Embedding(block_size, C)`), `drop` (dropout), `blocks` (a list of
-# modules), `ln_f` and `lm_head` (`nn.Linear(C, V)`).
+# modules), `ln_f` and `lm_head` (`nn.Linear(C, V)`). Apply `drop` once, to
+# the sum of the two embeddings, before the first block.
 
 # %% nbgrader={"grade": false, "grade_id": "gpt_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gpt_forward(model, idx, targets=None):
@@ -542,8 +543,9 @@ def gpt_forward(model, idx, targets=None):
         idx: (B, T) int64 token ids, T <= the number of position embeddings.
         targets: None, or (B, T) int64 ids of the next tokens.
     Returns:
-        (logits, loss): logits (B, T, V); loss is the mean cross-entropy over all B*T
-        positions as a 0-dim tensor, or None when targets is None.
+        (logits, loss): logits (B, T, V) = lm_head(ln_f(blocks(drop(tok_emb(idx) + pos_emb(0..T-1)))));
+        loss is the mean cross-entropy over all B*T positions as a 0-dim tensor that
+        gradients flow through, or None when targets is None.
     """
     # YOUR CODE HERE
     raise NotImplementedError()
@@ -809,7 +811,8 @@ plt.show()
 # sharpens it toward the most likely token, $\tau > 1$ flattens it toward
 # uniform. **Top-k** sampling (Fan et al. 2018) keeps only the $k$ largest
 # logits and sets the others to $-\infty$, so a long tail of unlikely tokens
-# cannot be drawn at all.
+# cannot be drawn at all. A `top_k` of $V$ or more keeps every token: clamp it
+# to the vocabulary size, `min(top_k, V)` (`torch.topk` raises for $k > V$).
 #
 # ## Exercise 7: generation
 #
@@ -827,7 +830,8 @@ def generate(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None)
             the longest context it accepts.
         idx: (B, T0) int64 context (not modified).
         generator: torch.Generator, the only source of randomness.
-        temperature: > 0, divides the logits; top_k: None, or keep only the k largest logits.
+        temperature: > 0, divides the logits; top_k: None, or keep only the top_k largest logits
+            (every logit when top_k >= V: clamp it to the vocabulary size).
     Returns:
         (B, T0 + max_new_tokens) int64: idx followed by the sampled tokens.
     """

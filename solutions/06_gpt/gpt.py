@@ -576,7 +576,8 @@ check.transformer_block(transformer_block, seed=20170)
 #
 # `model` has `tok_emb` (an `nn.Embedding(V, C)`), `pos_emb`
 # (`nn.Embedding(block_size, C)`), `drop` (dropout), `blocks` (a list of
-# modules), `ln_f` and `lm_head` (`nn.Linear(C, V)`).
+# modules), `ln_f` and `lm_head` (`nn.Linear(C, V)`). Apply `drop` once, to
+# the sum of the two embeddings, before the first block.
 
 # %% nbgrader={"grade": false, "grade_id": "gpt_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gpt_forward(model, idx, targets=None):
@@ -587,8 +588,9 @@ def gpt_forward(model, idx, targets=None):
         idx: (B, T) int64 token ids, T <= the number of position embeddings.
         targets: None, or (B, T) int64 ids of the next tokens.
     Returns:
-        (logits, loss): logits (B, T, V); loss is the mean cross-entropy over all B*T
-        positions as a 0-dim tensor, or None when targets is None.
+        (logits, loss): logits (B, T, V) = lm_head(ln_f(blocks(drop(tok_emb(idx) + pos_emb(0..T-1)))));
+        loss is the mean cross-entropy over all B*T positions as a 0-dim tensor that
+        gradients flow through, or None when targets is None.
     """
     ### BEGIN SOLUTION
     B, T = idx.shape
@@ -864,7 +866,8 @@ plt.show()
 # sharpens it toward the most likely token, $\tau > 1$ flattens it toward
 # uniform. **Top-k** sampling (Fan et al. 2018) keeps only the $k$ largest
 # logits and sets the others to $-\infty$, so a long tail of unlikely tokens
-# cannot be drawn at all.
+# cannot be drawn at all. A `top_k` of $V$ or more keeps every token: clamp it
+# to the vocabulary size, `min(top_k, V)` (`torch.topk` raises for $k > V$).
 #
 # ## Exercise 7: generation
 #
@@ -882,7 +885,8 @@ def generate(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None)
             the longest context it accepts.
         idx: (B, T0) int64 context (not modified).
         generator: torch.Generator, the only source of randomness.
-        temperature: > 0, divides the logits; top_k: None, or keep only the k largest logits.
+        temperature: > 0, divides the logits; top_k: None, or keep only the top_k largest logits
+            (every logit when top_k >= V: clamp it to the vocabulary size).
     Returns:
         (B, T0 + max_new_tokens) int64: idx followed by the sampled tokens.
     """
@@ -895,7 +899,8 @@ def generate(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None)
             logits, _ = model(idx[:, -block_size:])
             logits = logits[:, -1, :] / temperature  # (B, V): the next token after the last position
             if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, [-1]]
+                k = min(top_k, logits.size(-1))  # top_k >= V keeps every token
+                kth = torch.topk(logits, k, dim=-1).values[:, [-1]]
                 logits = logits.masked_fill(logits < kth, float("-inf"))
             probs = F.softmax(logits, dim=-1)
             idx = torch.cat([idx, torch.multinomial(probs, 1, generator=generator)], dim=1)

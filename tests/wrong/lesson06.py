@@ -119,6 +119,22 @@ mha_wrong_head_split = _named(_mha(split="channels-first"), "mha_wrong_head_spli
 mha_no_mask = _named(_mha(diagonal=10**6), "mha_no_mask")
 
 
+def head_detached_output(x, w_query, w_key, w_value, dropout=None):
+    """Right values, but the output is cut from autograd: nothing before it can be trained."""
+    return head_right(x, w_query, w_key, w_value, dropout).detach()
+
+
+def head_detached_scores(x, w_query, w_key, w_value, dropout=None):
+    """The scores are detached: no gradient reaches the queries and keys."""
+    T = x.shape[1]
+    s = ((x @ w_query.T) @ (x @ w_key.T).transpose(-2, -1) / math.sqrt(w_query.shape[0])).detach()
+    s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    w = s.softmax(-1)
+    if dropout is not None:
+        w = dropout(w)
+    return w @ (x @ w_value.T)
+
+
 def mha_one_big_head(x, w_query, w_key, w_value, n_head, dropout=None):
     """Ignores n_head: one head of size C."""
     return _attention(x, w_query, w_key, w_value, 1, dropout=dropout)
@@ -130,6 +146,23 @@ def mha_heads_summed(x, w_query, w_key, w_value, n_head, dropout=None):
     d = C // n_head
     y = _attention(x, w_query, w_key, w_value, n_head).view(B, T, n_head, d).sum(2)
     return y.repeat(1, 1, n_head)
+
+
+def mha_detached_values(x, w_query, w_key, w_value, n_head, dropout=None):
+    """The values are computed from x.detach(): no gradient reaches x through them."""
+    B, T, C = x.shape
+    d = C // n_head
+
+    def heads(inp, w):
+        return (inp @ w.T).view(B, T, n_head, d).transpose(1, 2)
+
+    q, k, v = heads(x, w_query), heads(x, w_key), heads(x.detach(), w_value)
+    s = (q @ k.transpose(-2, -1) / math.sqrt(d)).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1),
+                                                           float("-inf"))
+    w = s.softmax(-1)
+    if dropout is not None:
+        w = dropout(w)
+    return (w @ v).transpose(1, 2).reshape(B, T, C)
 
 
 # ------------------------------------------------------------------- LayerNorm
@@ -182,6 +215,14 @@ def ln_detached_stats(x, weight, bias, eps=1e-5):
     return weight * (x - mean) / torch.sqrt(var + eps) + bias
 
 
+def ln_no_keepdim(x, weight, bias, eps=1e-5):
+    """Mean and variance without keepdim: (..., C) - (...,) broadcasts against the wrong axis
+    (silently when the sizes happen to allow it, e.g. T == C)."""
+    mean = x.mean(-1)
+    var = x.var(-1, unbiased=False)
+    return weight * (x - mean) / torch.sqrt(var + eps) + bias
+
+
 # ----------------------------------------------------------------------- block
 
 
@@ -222,6 +263,23 @@ def block_parallel_branches(block, x):
 def block_no_layernorm(block, x):
     x = x + block.attn(x)
     return x + block.mlp(x)
+
+
+def block_detached_attention_branch(block, x):
+    """Same values, but the attention branch is cut from autograd: attention never trains."""
+    x = x + block.attn(block.ln1(x)).detach()
+    return x + block.mlp(block.ln2(x))
+
+
+def block_detached_mlp_branch(block, x):
+    x = x + block.attn(block.ln1(x))
+    return x + block.mlp(block.ln2(x)).detach()
+
+
+def block_detached_residual(block, x):
+    """The residual path is detached: the gradient reaches x only through the branches."""
+    x = x.detach() + block.attn(block.ln1(x))
+    return x.detach() + block.mlp(block.ln2(x))
 
 
 # ----------------------------------------------------------------- GPT forward
@@ -293,6 +351,57 @@ def forward_last_position_only(model, idx, targets=None):
     logits, _ = forward_right(model, idx)
     logits = logits[:, -1:, :]
     loss = None if targets is None else F.cross_entropy(logits[:, -1], targets[:, -1])
+    return logits, loss
+
+
+def forward_no_dropout(model, idx, targets=None):
+    """Skips the embedding dropout: right in eval mode only."""
+    B, T = idx.shape
+    x = model.tok_emb(idx) + model.pos_emb(torch.arange(T))
+    for block in model.blocks:
+        x = block(x)
+    logits = model.lm_head(model.ln_f(x))
+    loss = None if targets is None else F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+    return logits, loss
+
+
+def forward_dropout_on_tokens_only(model, idx, targets=None):
+    """Drops from the token embeddings only, then adds the position embeddings."""
+    B, T = idx.shape
+    x = model.drop(model.tok_emb(idx)) + model.pos_emb(torch.arange(T))
+    for block in model.blocks:
+        x = block(x)
+    logits = model.lm_head(model.ln_f(x))
+    loss = None if targets is None else F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+    return logits, loss
+
+
+def forward_hidden_with_targets(model, idx, targets=None):
+    """With targets, returns the hidden state (B, T, C) in place of the logits."""
+    B, T = idx.shape
+    x = model.drop(model.tok_emb(idx) + model.pos_emb(torch.arange(T)))
+    for block in model.blocks:
+        x = block(x)
+    logits = model.lm_head(model.ln_f(x))
+    if targets is None:
+        return logits, None
+    return x, F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+
+
+def forward_loss_first_with_targets(model, idx, targets=None):
+    """With targets, returns (loss, logits)."""
+    logits, loss = forward_right(model, idx, targets)
+    return (logits, None) if targets is None else (loss, logits)
+
+
+def forward_detached_embeddings(model, idx, targets=None):
+    """The embeddings are detached: the loss is right, but tok_emb and pos_emb never train."""
+    B, T = idx.shape
+    x = model.drop(model.tok_emb(idx) + model.pos_emb(torch.arange(T))).detach()
+    for block in model.blocks:
+        x = block(x)
+    logits = model.lm_head(model.ln_f(x))
+    loss = None if targets is None else F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
     return logits, loss
 
 
@@ -368,6 +477,24 @@ gpt_right = make_gpt()
 gpt_default_init = make_gpt(init=False)  # PyTorch's default init: initial loss well above ln V
 gpt_not_causal = make_gpt(attention=mha_no_mask)
 gpt_no_head_bias = make_gpt(lm_head_bias=False)  # V parameters fewer than the formula
+
+
+class _DetachedBlock(_Block):
+    def forward(self, x):
+        return block_detached_attention_branch(self, x)
+
+
+def gpt_with_detached_attention():
+    """Every block's attention branch is detached: the loss is right, attention never trains."""
+    base = make_gpt()
+
+    class Detached(base):
+        def __init__(self, c):
+            super().__init__(c)
+            for block in self.blocks:
+                block.__class__ = _DetachedBlock
+
+    return Detached
 
 
 def gpt_with_tied_embeddings():
@@ -485,6 +612,20 @@ def generate_in_place(model, idx, max_new_tokens, generator, temperature=1.0, to
     return out
 
 
+def generate_top_k_unclamped(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None):
+    """torch.topk(logits, top_k) without min(top_k, V): raises when top_k exceeds the vocabulary."""
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(idx[:, -model.config.block_size:])[0][:, -1, :] / temperature
+            if top_k is not None:
+                logits = logits.masked_fill(logits < logits.topk(top_k, dim=-1).values[:, [-1]], float("-inf"))
+            idx = torch.cat([idx, torch.multinomial(logits.softmax(-1), 1, generator=generator)], dim=1)
+    model.train(was)
+    return idx
+
+
 # ----------------------------------------------------------------------- table
 
 RIGHT = {
@@ -501,18 +642,23 @@ WRONG = {
     "causal_average": [average_whole_sequence, average_excludes_self, average_running_sum, average_wrong_axis],
     "attention_head": [head_scaled_by_n_embd, head_not_scaled, head_scaled_by_d, head_mask_sees_next,
                        head_mask_hides_self, head_no_mask, head_softmax_over_queries, head_dropout_on_output,
-                       head_mask_zero_not_inf],
+                       head_mask_zero_not_inf, head_detached_output, head_detached_scores],
     "multi_head_attention": [mha_scaled_by_n_embd, mha_mask_sees_next, mha_softmax_over_queries,
-                             mha_wrong_head_split, mha_no_mask, mha_one_big_head, mha_heads_summed],
+                             mha_wrong_head_split, mha_no_mask, mha_one_big_head, mha_heads_summed,
+                             mha_detached_values],
     "layer_norm": [ln_unbiased_variance, ln_over_batch, ln_over_all, ln_no_affine, ln_eps_outside, ln_std_not_var,
-                   ln_detached_stats],
+                   ln_detached_stats, ln_no_keepdim],
     "transformer_block": [block_no_attention_residual, block_no_mlp_residual, block_no_residuals, block_post_norm,
-                          block_same_layernorm_twice, block_parallel_branches, block_no_layernorm],
+                          block_same_layernorm_twice, block_parallel_branches, block_no_layernorm,
+                          block_detached_attention_branch, block_detached_mlp_branch, block_detached_residual],
     "gpt_forward": [forward_no_positions, forward_no_final_layernorm, forward_all_positions, forward_loss_transposed,
-                    forward_loss_summed, forward_loss_item, forward_last_position_only],
+                    forward_loss_summed, forward_loss_item, forward_last_position_only, forward_no_dropout,
+                    forward_dropout_on_tokens_only, forward_hidden_with_targets, forward_loss_first_with_targets,
+                    forward_detached_embeddings],
     "generate": [generate_no_crop, generate_crop_left_end, generate_first_position, generate_global_rng,
                  generate_greedy, generate_temperature_multiplied, generate_ignores_top_k,
-                 generate_stays_in_train_mode, generate_leaves_eval_mode, generate_in_place],
+                 generate_stays_in_train_mode, generate_leaves_eval_mode, generate_in_place,
+                 generate_top_k_unclamped],
 }
 
 # Whole models with one flaw, graded by the model-level part of the gpt_forward check.
@@ -521,6 +667,7 @@ WRONG_MODELS = {
     "not_causal": gpt_not_causal,
     "no_head_bias": gpt_no_head_bias,
     "tied_embeddings": gpt_with_tied_embeddings(),
+    "detached_attention": gpt_with_detached_attention(),
 }
 
 
@@ -566,7 +713,8 @@ def generate_row_by_row(model, idx, max_new_tokens, generator, temperature=1.0, 
         for _ in range(max_new_tokens):
             logits = model(idx[:, -model.config.block_size:])[0][:, -1, :] * (1.0 / temperature)
             if top_k is not None:
-                cut = logits.sort(dim=-1, descending=True).values[:, top_k - 1 : top_k]
+                k = min(top_k, logits.shape[-1])
+                cut = logits.sort(dim=-1, descending=True).values[:, k - 1 : k]
                 logits = torch.where(logits < cut, torch.full_like(logits, float("-inf")), logits)
             probs = F.softmax(logits, dim=-1)
             nxt = torch.stack([torch.multinomial(p, 1, generator=generator) for p in probs])
@@ -575,10 +723,54 @@ def generate_row_by_row(model, idx, max_new_tokens, generator, temperature=1.0, 
     return idx
 
 
+def generate_top_k_skipped_when_large(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None):
+    """Right: top-k applied only when it removes something (top_k < V)."""
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(idx[:, -model.config.block_size:])[0][:, -1, :] / temperature
+            if top_k is not None and top_k < logits.shape[-1]:
+                logits[logits < logits.topk(top_k, dim=-1).values[:, -1:]] = float("-inf")
+            idx = torch.cat([idx, torch.multinomial(logits.softmax(-1), 1, generator=generator)], dim=1)
+    model.train(was)
+    return idx
+
+
+def forward_functional_dropout(model, idx, targets=None):
+    """Right: F.dropout with the module's p and the model's mode, positions from pos_emb.weight."""
+    B, T = idx.shape
+    x = F.dropout(model.tok_emb(idx) + model.pos_emb.weight[:T], model.drop.p, model.training)
+    for block in model.blocks:
+        x = block(x)
+    logits = model.lm_head(model.ln_f(x))
+    if targets is None:
+        return logits, None
+    return logits, F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def block_named_steps(block, x):
+    """Right: the same block, written with intermediate names."""
+    a = block.attn(block.ln1(x))
+    h = x + a
+    m = block.mlp(block.ln2(h))
+    return h + m
+
+
+def ln_float64(x, weight, bias, eps=1e-5):
+    """Right: computed in float64, returned in x's dtype."""
+    xd = x.double()
+    mean = xd.mean(-1, keepdim=True)
+    var = ((xd - mean) ** 2).mean(-1, keepdim=True)
+    return (weight.double() * (xd - mean) / (var + eps).sqrt() + bias.double()).to(x.dtype)
+
+
 OTHER_RIGHT = {
     "causal_average": [average_loop],
     "attention_head": [head_with_sdpa_weights],
     "multi_head_attention": [mha_loop_over_heads],
-    "layer_norm": [ln_rsqrt],
-    "generate": [generate_row_by_row],
+    "layer_norm": [ln_rsqrt, ln_float64],
+    "transformer_block": [block_named_steps],
+    "gpt_forward": [forward_functional_dropout],
+    "generate": [generate_row_by_row, generate_top_k_skipped_when_large],
 }
