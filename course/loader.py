@@ -14,6 +14,7 @@ and disagree it refuses (SourceConflict) instead of guessing.
 import ast
 import hashlib
 import json
+import linecache
 import re
 import sys
 import traceback
@@ -179,6 +180,8 @@ def load(path, module_name=None, text=None, lenient=False):
     module.__file__ = str(path)
     sys.modules[module_name] = module  # dataclasses and pickling look it up
     for filename, cell, _, src in chunks:
+        # Tracebacks and messages quote the learner's lines, notebook cells included.
+        linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
         try:
             tree = ast.parse(src, filename=filename)
         except SyntaxError as e:

@@ -57,9 +57,11 @@ def describe(exercise, e, seconds=None):
     if isinstance(e, ProbeCrash):
         return "error", f"{exercise}: your code {e}"
     if not isinstance(e, LearnerError):
-        return None
+        return _unusable(exercise, e)
     frames = e.frames
-    if e.type_name == "NotImplementedError" and frames:
+    # Only the blank's own `raise NotImplementedError()` means "not attempted"; torch raises it too
+    # (a kernel not implemented for a dtype), and that is an error of the learner's call.
+    if e.type_name == "NotImplementedError" and frames and (not frames[-1][3] or "NotImplementedError" in frames[-1][3]):
         f = frames[-1]
         if _part_of(f[2], exercise):
             return "not attempted", f"{exercise}: not attempted yet ({where(f)})"
@@ -75,3 +77,16 @@ def describe(exercise, e, seconds=None):
     for f in frames[-3:]:
         lines.append(f"  {learner_text(where(f), 300)} in {learner_text(f[2], 200)}\n      {learner_text(f[3], 300)}")
     return "error", "\n".join(lines)
+
+
+# A check that breaks on what learner code returned (a None where a tuple was due, a float where a
+# tensor was) is the learner's mistake, said in one line; other exceptions are the checks' own bugs.
+_UNUSABLE = (TypeError, ValueError, AttributeError, IndexError, KeyError, RuntimeError)
+
+
+def _unusable(exercise, e):
+    if not isinstance(e, _UNUSABLE):
+        return None
+    return "wrong", (f"{exercise}: what your code returned cannot be used as the docstring says "
+                     f"({type(e).__name__}: {learner_text(e, 200)})\n  hint: check the type, the number of "
+                     f"values returned (a missing `return` gives None) and the shapes against the docstring")
