@@ -10,6 +10,7 @@ reaching the grades.
 """
 
 import csv
+import warnings
 from pathlib import Path
 
 from .integrity import TamperError
@@ -28,7 +29,9 @@ def record(course_dir, lesson, learner, points):
     (created if nbgrader could not make one); manual scores and extra credit are cleared."""
     from nbgrader.api import MissingEntry
 
-    with _gradebook(course_dir) as gb:
+    with _gradebook(course_dir) as gb, warnings.catch_warnings():
+        # nbgrader's add_submission makes SQLAlchemy warn about autoflush; the rows are written all the same.
+        warnings.filterwarnings("ignore", message=".*not in session.*")
         try:
             submission = gb.find_submission(lesson.folder, learner)
         except MissingEntry:
