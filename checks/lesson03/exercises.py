@@ -318,7 +318,8 @@ def _bn_hint_for(out, x, eps, gamma, beta):
     if not _is_tensor(out):
         return "return the output tensor (and keep it in self.out)"
     for hint, xhat in guesses.items():
-        if out.shape == xhat.shape and torch.allclose(out.detach().double(), gamma * xhat.detach() + beta, rtol=1e-4, atol=1e-4):
+        if out.shape == xhat.shape and torch.allclose(out.detach().double(), gamma * xhat.detach() + beta,
+                                                      rtol=1e-4, atol=1e-4):
             return hint
     return "training mode: y = gamma * (x - mean) / sqrt(var + eps) + beta with the batch mean and biased variance"
 
@@ -701,8 +702,8 @@ def recompute_population_stats(recompute_population_stats, seed=0):
         for k, ((running_mean, running_var), (mean, var), dtype) in enumerate(zip(running, expected, buffers)):
             where = f"{what}: BatchNorm layer {k} (N={N}, batch_size={batch_size})"
             assert_close(f"{where} running_mean", running_mean, mean, rtol=1e-4, atol=1e-5,
-                         hint="the mean of the layer's input over all of X, the network in training mode, batch by batch"
-                              if k else "the mean over all examples of X, not of one batch")
+                         hint="the mean of the layer's input over all of X, the network in training mode, "
+                              "batch by batch" if k else "the mean over all examples of X, not of one batch")
             hint = "the unbiased variance over all N inputs, not an average of the batch variances"
             if _is_tensor(running_var) and running_var.shape == var.shape and torch.allclose(
                     running_var.double(), var * (N - 1) / N, rtol=1e-4):
