@@ -22,6 +22,11 @@ set-up, a loss with one more use of counts_sum (so that logit_maxes matters)
 or of hprebn (so that b1 matters). A failure lists every gradient of
 the exercise in order (name, ok, max difference) and names the first wrong
 one: the ones after it are computed from it.
+
+The learner's functions get copies of plain data through their handles;
+backward_all and train_step run on the learner's side in `_probe_*`
+functions (train_step's in-place updates come back as a snapshot after each
+step), and every true value is computed here, never in a probe.
 """
 
 import torch
