@@ -105,13 +105,6 @@ def _probe_seeded(fn, seed, pick, args, kwargs):
     return result[pick] if isinstance(pick, int) else getattr(result, pick)
 
 
-def _probe_number(fn, *args):
-    """fn(*args); a 0-d tensor comes back with shape (1,): course.grading.wire cannot encode 0-d tensors
-    (yet), and assert_scalar treats both alike."""
-    result = fn(*args)
-    return result.reshape(1) if isinstance(result, torch.Tensor) and result.dim() == 0 else result
-
-
 def _probe_init_mlp(init_mlp, *args):
     """The learner's parameters, and for each whether it is a leaf tensor."""
     params = init_mlp(*args)
@@ -601,15 +594,15 @@ def build_deep_mlp(build_deep_mlp, seed=0):
 def saturation_fraction(saturation_fraction, seed=0):
     what = "saturation_fraction(t, threshold)"
     t = torch.tensor([-0.99, -0.5, 0.0, 0.5, 0.98, 0.999, 0.96, -0.975])
-    assert_scalar(f"{what} on {t.tolist()}", saturation_fraction.run(_probe_number, t), 0.5, atol=1e-7,
+    assert_scalar(f"{what} on {t.tolist()}", saturation_fraction(t), 0.5, atol=1e-7,
                   hint="count |t| > threshold: a tanh saturates at -1 as much as at +1")
     t = torch.tanh(3 * torch.randn(40, 30, generator=_gen(seed)))
     for threshold in (0.97, 0.5):
         expected = (t.abs() > threshold).double().mean().item()
         assert_scalar(f"{what} on a (40, 30) tensor, threshold={threshold}",
-                      saturation_fraction.run(_probe_number, t, threshold), expected, atol=1e-7,
+                      saturation_fraction(t, threshold), expected, atol=1e-7,
                       hint="the fraction (0 to 1) of all entries with |t| > threshold: use the threshold argument")
-    assert_scalar(f"{what} of zeros", saturation_fraction.run(_probe_number, torch.zeros(5, 5)), 0.0, atol=0)
+    assert_scalar(f"{what} of zeros", saturation_fraction(torch.zeros(5, 5)), 0.0, atol=0)
 
 
 @exercise
@@ -620,7 +613,7 @@ def update_to_data_ratio(update_to_data_ratio, seed=0):
     grad = 2 + 0.3 * torch.randn(50, 20, generator=g)
     for lr in (0.1, 0.01):
         expected = (lr * grad.double()).std().item() / param.double().std().item()
-        value = update_to_data_ratio.run(_probe_number, param, grad, lr)
+        value = update_to_data_ratio(param, grad, lr)
         hint = "std(lr * grad) / std(param): the spread of the update relative to the spread of the values"
         if isinstance(value, (int, float)) and abs(math.log10(expected) - value) < 1e-4:
             hint = "return the ratio itself; the plot takes log10"

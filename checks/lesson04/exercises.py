@@ -24,9 +24,9 @@ the exercise in order (name, ok, max difference) and names the first wrong
 one: the ones after it are computed from it.
 
 The learner's functions get copies of plain data through their handles;
-backward_all and train_step run on the learner's side in `_probe_*`
-functions (train_step's in-place updates come back as a snapshot after each
-step), and every true value is computed here, never in a probe.
+train_step runs on the learner's side in a `_probe_*` function (its in-place
+updates come back as a snapshot after each step), and every true value is
+computed here, never in a probe.
 """
 
 import torch
@@ -344,13 +344,6 @@ INTERMEDIATES = ["emb", "embcat", "hprebn", "bnmeani", "bndiff", "bndiff2", "bnv
                  "counts_sum_inv", "probs", "logprobs", "loss"]
 
 
-def _probe_backward_all(backward_all, params, cache, Xb, Yb):
-    """The learner's backward_all on a cache whose loss arrives with shape (1,): course.grading.wire
-    cannot encode 0-d tensors (yet), so it is made 0-d here, as forward() returns it."""
-    cache["loss"] = cache["loss"].reshape(())
-    return backward_all(params, cache, Xb, Yb)
-
-
 @exercise
 def backward_all(backward_all, seed=0):
     """All 26 gradients from the learner's chain, in order, on two batches."""
@@ -358,9 +351,8 @@ def backward_all(backward_all, seed=0):
         inputs, true = make_case(setup, seed)
         params = {k: inputs[k].clone() for k in PARAMS}
         cache = {k: inputs[k].clone() for k in INTERMEDIATES}
-        cache["loss"] = cache["loss"].reshape(1)  # the probe makes it 0-d again (see _probe_backward_all)
         what = "backward_all(params, cache, Xb, Yb)"
-        grads = backward_all.run(_probe_backward_all, params, cache, inputs["Xb"].clone(), inputs["Yb"].clone())
+        grads = backward_all(params, cache, inputs["Xb"].clone(), inputs["Yb"].clone())
         expect(isinstance(grads, dict), what, f"expected a dict of gradients, got {type(grads).__name__}",
                hint="return {'logprobs': dlogprobs, 'probs': dprobs, ..., 'C': dC}, keyed without the 'd'")
         missing = [k for k in GRADIENTS if k not in grads]
@@ -417,14 +409,11 @@ def batchnorm_backward(batchnorm_backward, seed=0):
 
 def _probe_train_steps(train_step, params, batches, lr):
     """The learner's train_step on each batch in turn, under torch.no_grad() (the gradients must be the
-    learner's own): after each step, the loss it returned and the tensors then in `params`. A 0-d
-    tensor loss comes back with shape (1,) (course.grading.wire cannot encode 0-d tensors yet)."""
+    learner's own): after each step, the loss it returned and the tensors then in `params`."""
     steps = []
     for Xb, Yb in batches:
         with torch.no_grad():
             loss = train_step(params, Xb.clone(), Yb.clone(), lr)
-        if isinstance(loss, torch.Tensor) and loss.dim() == 0:
-            loss = loss.reshape(1)
         steps.append((loss, {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in params.items()}))
     return steps
 
