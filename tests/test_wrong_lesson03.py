@@ -26,3 +26,23 @@ RIGHT_CASES = [(exercise, right) for exercise, rights in RIGHT.items() for right
 @pytest.mark.parametrize("exercise,right", RIGHT_CASES, ids=[r.__name__ for _, r in RIGHT_CASES])
 def test_correct_version_passes(exercise, right):
     getattr(check, exercise)(right)
+
+
+# The gaps found from outside (issues 10 and 15), each with the message it must give.
+MESSAGES = [
+    ("Linear", "linear_bias_no_grad", "bias does not require grad"),
+    ("Linear", "linear_detached_bias", "no gradient reached bias"),
+    ("BatchNorm1d", "bn_gamma_no_grad", "gamma does not require grad"),
+    ("BatchNorm1d", "bn_rejects_batch_of_two", "training mode on batches of 2 raised ValueError"),
+    ("build_deep_mlp", "deep_shared_linear", "gradient of the loss with respect to parameter"),
+    ("recompute_population_stats", "pop_float64_buffers",
+     "running_mean is torch.float64, the buffer was torch.float32"),
+    ("recompute_population_stats", "pop_with_grad", "running_mean requires grad"),
+]
+
+
+@pytest.mark.parametrize("exercise,name,expected", MESSAGES, ids=[m[1] for m in MESSAGES])
+def test_message_names_the_mistake(exercise, name, expected):
+    wrong = next(w for w in WRONG[exercise] if w.__name__ == name)
+    with pytest.raises(CheckFailure, match=expected):
+        getattr(check, exercise)(wrong)

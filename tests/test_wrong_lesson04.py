@@ -7,6 +7,7 @@ import pytest
 from checks.lesson04 import exercises as check
 from course import lessons as registry
 from course.assertions import CheckFailure
+from course.grading.handles import LearnerError
 from course.loader import load
 from tests.wrong.lesson04 import RAISES, RIGHT, WRONG
 
@@ -40,9 +41,10 @@ def failing_checks(module):
 @pytest.mark.parametrize("exercise,wrong", CASES, ids=[w.__name__ for _, w in CASES])
 def test_mistake_is_caught_by_its_check_only(exercise, wrong):
     if wrong in RAISES:
-        with pytest.raises(RuntimeError) as failure:
+        with pytest.raises(LearnerError) as failure:
             getattr(check, exercise)(wrong)
-        assert failure.traceback[-1].name == wrong.__name__, "the error must come from the learner's code"
+        assert failure.value.is_a("RuntimeError"), failure.value
+        assert failure.value.frames[-1][2] == wrong.__qualname__, "the error must come from the learner's code"
     else:
         with pytest.raises(CheckFailure) as failure:
             getattr(check, exercise)(wrong)

@@ -22,14 +22,18 @@ set-up, a loss with one more use of counts_sum (so that logit_maxes matters)
 or of hprebn (so that b1 matters). A failure lists every gradient of
 the exercise in order (name, ok, max difference) and names the first wrong
 one: the ones after it are computed from it.
-"""
 
-import functools
+The learner's functions get copies of plain data through their handles;
+train_step runs on the learner's side in a `_probe_*` function (its in-place
+updates come back as a snapshot after each step), and every true value is
+computed here, never in a probe.
+"""
 
 import torch
 import torch.nn.functional as F
 
 from course.assertions import CheckFailure, expect, fail
+from course.grading.handles import LearnerError, exercise
 
 RTOL = 1e-3  # per element, relative to the true value
 ATOL = 5e-5  # per element, relative to the gradient's scale
@@ -111,24 +115,6 @@ SETUPS = {
     "probe_hprebn": "a loss that also uses hprebn (loss + sum(hprebn * R)), like a net without BatchNorm "
                     "after the first layer, so that db1 is not zero",
 }
-
-
-
-
-def one_thread(check):
-    """Run a check with one torch thread: on small tensors it is several times
-    faster (and much faster on a busy machine); the caller's setting is restored."""
-
-    @functools.wraps(check)
-    def run(*args, **kwargs):
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check(*args, **kwargs)
-        finally:
-            torch.set_num_threads(before)
-
-    return run
 
 
 # ------------------------------------------------------------------ the referee
@@ -317,37 +303,37 @@ def _check_steps(exercise, fn, setups, seed):
         report(rows_for(EXERCISES[exercise][1], got, true), f"{what} on {SETUPS[setup]}:")
 
 
-@one_thread
+@exercise
 def backward_loss(backward_loss, seed=0):
     _check_steps("backward_loss", backward_loss, ["square", "standard"], seed)
 
 
-@one_thread
+@exercise
 def backward_softmax(backward_softmax, seed=0):
     _check_steps("backward_softmax", backward_softmax, ["square", "standard", "probe_counts_sum"], seed)
 
 
-@one_thread
+@exercise
 def backward_output_layer(backward_output_layer, seed=0):
     _check_steps("backward_output_layer", backward_output_layer, ["square", "standard"], seed)
 
 
-@one_thread
+@exercise
 def backward_bn_affine(backward_bn_affine, seed=0):
     _check_steps("backward_bn_affine", backward_bn_affine, ["square", "standard"], seed)
 
 
-@one_thread
+@exercise
 def backward_bn_stats(backward_bn_stats, seed=0):
     _check_steps("backward_bn_stats", backward_bn_stats, ["square", "standard", "small_variance"], seed)
 
 
-@one_thread
+@exercise
 def backward_first_layer(backward_first_layer, seed=0):
     _check_steps("backward_first_layer", backward_first_layer, ["square", "standard", "probe_hprebn"], seed)
 
 
-@one_thread
+@exercise
 def backward_embedding(backward_embedding, seed=0):
     _check_steps("backward_embedding", backward_embedding, ["square", "standard"], seed)
 
@@ -358,7 +344,7 @@ INTERMEDIATES = ["emb", "embcat", "hprebn", "bnmeani", "bndiff", "bndiff2", "bnv
                  "counts_sum_inv", "probs", "logprobs", "loss"]
 
 
-@one_thread
+@exercise
 def backward_all(backward_all, seed=0):
     """All 26 gradients from the learner's chain, in order, on two batches."""
     for setup in ("square", "standard"):
@@ -378,7 +364,7 @@ def backward_all(backward_all, seed=0):
 # ------------------------------------------------------------------ the fused backwards
 
 
-@one_thread
+@exercise
 def cross_entropy_backward(cross_entropy_backward, seed=0):
     g = torch.Generator().manual_seed(2000 + seed)
     for n, V, spread in [(32, 27, 1.0), (27, 27, 3.0), (5, 27, 1.0), (64, 27, 8.0), (1, 27, 2.0)]:
@@ -399,7 +385,7 @@ def _batchnorm(hprebn, bngain, bnbias, eps):
     return bngain * (hprebn - mean) / torch.sqrt(var + eps) + bnbias
 
 
-@one_thread
+@exercise
 def batchnorm_backward(batchnorm_backward, seed=0):
     g = torch.Generator().manual_seed(3000 + seed)
     cases = [(32, 64, 0.5, 1.0), (27, 27, -2.0, 0.3), (8, 5, 3.0, 2.0), (100, 3, 0.0, 0.1),
@@ -421,19 +407,38 @@ def batchnorm_backward(batchnorm_backward, seed=0):
 # ------------------------------------------------------------------ training without autograd
 
 
-@one_thread
+def _probe_train_steps(train_step, params, batches, lr):
+    """The learner's train_step on each batch in turn, under torch.no_grad() (the gradients must be the
+    learner's own): after each step, the loss it returned and the tensors then in `params`."""
+    steps = []
+    for Xb, Yb in batches:
+        with torch.no_grad():
+            loss = train_step(params, Xb.clone(), Yb.clone(), lr)
+        steps.append((loss, {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in params.items()}))
+    return steps
+
+
+@exercise
 def train_step(train_step, seed=0, steps=5, lr=0.07):
     """K steps of the learner's train_step against autograd's SGD, step by step."""
     sizes = SIZES["standard"]
     g = torch.Generator().manual_seed(4000 + seed)
     n, T, V = sizes["n"], sizes["T"], sizes["V"]
     ref = {k: v.float().requires_grad_() for k, v in init_params(sizes, g).items()}
-    mine = {k: v.detach().clone() for k, v in ref.items()}
     start = {k: v.detach().clone() for k, v in ref.items()}
     what = "train_step(params, Xb, Yb, lr)"
-    for step in range(1, steps + 1):
+    batches = []
+    for _ in range(steps):
         Xb = torch.randint(0, V, (n, T), generator=g)
-        Yb = torch.randint(0, V, (n,), generator=g)
+        batches.append((Xb, torch.randint(0, V, (n,), generator=g)))
+    try:
+        got = train_step.run(_probe_train_steps, {k: v.clone() for k, v in start.items()}, batches, lr)
+    except LearnerError as e:
+        if e.is_a("RuntimeError") and "grad" in e.message:
+            fail(what, f"raised {e.message}", hint="train_step must not use autograd (no .backward()): "
+                 "compute every gradient with your own backward functions")
+        raise
+    for step, ((Xb, Yb), (got_loss, mine)) in enumerate(zip(batches, got), 1):
         loss = forward(ref, Xb, Yb)["loss"]
         for p in ref.values():
             p.grad = None
@@ -441,14 +446,6 @@ def train_step(train_step, seed=0, steps=5, lr=0.07):
         with torch.no_grad():
             for p in ref.values():
                 p -= lr * p.grad
-        try:
-            with torch.no_grad():  # no autograd: the gradients must be the learner's own
-                got_loss = train_step(mine, Xb.clone(), Yb.clone(), lr)
-        except RuntimeError as e:
-            if "grad" in str(e):
-                fail(what, f"raised {e}", hint="train_step must not use autograd (no .backward()): "
-                     "compute every gradient with your own backward functions")
-            raise
         if isinstance(got_loss, torch.Tensor) and got_loss.numel() == 1:
             got_loss = got_loss.item()
         expect(isinstance(got_loss, float), what, f"expected the loss as a float, got {type(got_loss).__name__}",

@@ -905,7 +905,9 @@ except ValueError as e:
 # batch variances, as some libraries do, is right on average, but it is not
 # exactly the variance over all inputs that this exercise asks for.)
 #
-# Accumulate in float64 for accuracy. Leave every layer in evaluation mode
+# Accumulate in float64 for accuracy, then store the statistics back in the
+# buffers' dtype (that of `running_mean`, float32 here): a float32 network
+# cannot normalise with float64 buffers. Leave every layer in evaluation mode
 # (`layer.training = False`) and return nothing; the weights must not
 # change. The function must work for your layers and for
 # `torch.nn.BatchNorm1d` alike (the check uses the latter).
@@ -914,7 +916,8 @@ except ValueError as e:
 def recompute_population_stats(C, layers, X, batch_size=32):
     """Set every BatchNorm layer's running statistics to the population mean and
     unbiased variance of its inputs over X (network in training mode, batch by
-    batch); then put all layers in evaluation mode. Returns None."""
+    batch, no gradients), stored in the buffers' dtype; then put all layers in
+    evaluation mode. Returns None."""
     # YOUR CODE HERE
     raise NotImplementedError()
 

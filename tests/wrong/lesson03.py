@@ -210,6 +210,23 @@ class bn_running_stats_as_parameters(BatchNorm1d):
         return [self.gamma, self.beta, self.running_mean, self.running_var]
 
 
+class bn_gamma_no_grad(BatchNorm1d):
+    """gamma without requires_grad: the layer never learns its gain."""
+
+    def __init__(self, dim, eps=1e-5, momentum=0.1):
+        super().__init__(dim, eps, momentum)
+        self.gamma = torch.ones(dim)
+
+
+class bn_rejects_batch_of_two(BatchNorm1d):
+    """A `<= 2` slip: a batch of two has a variance, and nn.BatchNorm1d accepts it."""
+
+    def stats(self, x):
+        if self.training and len(x) <= 2:
+            raise ValueError("training mode needs more than one example")
+        return super().stats(x)
+
+
 # -------------------------------------------------------------------- Linear
 
 
@@ -252,6 +269,22 @@ class linear_always_bias(Linear):
 class linear_global_rng(Linear):
     def __init__(self, fan_in, fan_out, bias=True, gain=1.0, generator=None):
         super().__init__(fan_in, fan_out, bias, gain, None)
+
+
+class linear_bias_no_grad(Linear):
+    """The bias is created without requires_grad: it stays at zero for ever."""
+
+    def __init__(self, fan_in, fan_out, bias=True, gain=1.0, generator=None):
+        super().__init__(fan_in, fan_out, bias, gain, generator)
+        self.bias = torch.zeros(fan_out) if bias else None
+
+
+class linear_detached_bias(Linear):
+    """The forward pass adds a detached bias: the output is right, the bias gets no gradient."""
+
+    def __call__(self, x):
+        self.out = x @ self.weight + (0 if self.bias is None else self.bias.detach())
+        return self.out
 
 
 # ------------------------------------------------------------ build_deep_mlp
@@ -299,6 +332,14 @@ def deep_one_layer_short(V, T, E, H, L, g):
 def deep_c_frozen(V, T, E, H, L, g):
     C, layers = _deep(V, T, E, H, L, g)
     return C.detach(), layers
+
+
+def deep_shared_linear(V, T, E, H, L, g):
+    """The third hidden Linear is the second one again: the list has the right types and sizes, but two
+    layers share one weight (its gradient is the sum of both uses)."""
+    C, layers = _deep(V, T, E, H, L, g)
+    layers[6] = layers[3]
+    return C, layers
 
 
 # -------------------------------------------------------------- diagnostics
@@ -416,6 +457,21 @@ def pop_just_forward(C, layers, X, batch_size=32):
         layer.training = False
 
 
+def pop_float64_buffers(C, layers, X, batch_size=32):
+    """Stores the float64 statistics as they are: the float32 network then fails in evaluation mode."""
+    with torch.no_grad():
+        stats = [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X, batch_size)]
+    for bn, (mean, var) in zip([layer for layer in layers if hasattr(layer, "running_mean")], stats):
+        bn.running_mean, bn.running_var = mean, var
+    for layer in layers:
+        layer.training = False
+
+
+def pop_with_grad(C, layers, X, batch_size=32):
+    """Runs the batches with gradients enabled: the statistics carry the graph (and require grad)."""
+    _set(layers, [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X, batch_size)])
+
+
 def pop_left_in_training(C, layers, X, batch_size=32):
     with torch.no_grad():
         _set(layers, [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X, batch_size)],
@@ -427,15 +483,16 @@ WRONG = {
                  init_global_rng, init_not_leaf],
     "BatchNorm1d": [bn_unbiased_normalise, bn_wrong_dim, bn_updates_in_eval, bn_momentum_reversed,
                     bn_biased_running_var, bn_eps_outside_sqrt, bn_eval_uses_batch, bn_no_error_batch_of_one,
-                    bn_graph_in_running_stats, bn_detached_stats, bn_running_stats_as_parameters],
+                    bn_graph_in_running_stats, bn_detached_stats, bn_running_stats_as_parameters, bn_gamma_no_grad,
+                    bn_rejects_batch_of_two],
     "Linear": [linear_fan_out, linear_no_sqrt, linear_ignores_gain, linear_transposed, linear_always_bias,
-               linear_global_rng],
+               linear_global_rng, linear_bias_no_grad, linear_detached_bias],
     "build_deep_mlp": [deep_with_bias, deep_no_last_gamma, deep_gain_one, deep_no_final_bn, deep_one_layer_short,
-                       deep_c_frozen],
+                       deep_c_frozen, deep_shared_linear],
     "saturation_fraction": [saturation_no_abs, saturation_count, saturation_fixed_threshold, saturation_per_column],
     "update_to_data_ratio": [ratio_mean_abs, ratio_no_lr, ratio_inverted, ratio_log10, ratio_norm],
     "recompute_population_stats": [pop_biased_var, pop_mean_of_batch_vars, pop_last_batch, pop_eval_mode_features,
-                                   pop_just_forward, pop_left_in_training],
+                                   pop_just_forward, pop_left_in_training, pop_float64_buffers, pop_with_grad],
 }
 
 # ------------------------------------------- correct alternatives (must pass)
@@ -484,12 +541,27 @@ def deep_correct(V, T, E, H, L, g):
     return _deep(V, T, E, H, L, g)
 
 
+def deep_var_mean_layers(V, T, E, H, L, g):
+    """Correct: the same net from BatchNorm layers written another way (var_mean, in-place running stats)."""
+    class BatchNorm1d(bn_in_place):  # the layer types are checked by name
+        pass
+
+    C, layers = _deep(V, T, E, H, L, g)
+    for i, layer in enumerate(layers):
+        if hasattr(layer, "gamma"):
+            bn = BatchNorm1d(len(layer.gamma))
+            with torch.no_grad():
+                bn.gamma.copy_(layer.gamma)
+            layers[i] = bn
+    return C, layers
+
+
 # Correct versions, the layers above included, must pass their checks (tests/test_wrong_lesson03.py).
 RIGHT = {
     "init_mlp": [init_normal_],
     "BatchNorm1d": [BatchNorm1d, bn_in_place],
     "Linear": [Linear],
-    "build_deep_mlp": [deep_correct],
+    "build_deep_mlp": [deep_correct, deep_var_mean_layers],
     "saturation_fraction": [saturation_two_sided],
     "update_to_data_ratio": [ratio_biased_std],
     "recompute_population_stats": [pop_concatenated],
