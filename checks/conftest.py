@@ -6,29 +6,34 @@
                                                   lessons/ (solutions/, a student's copy);
                                                   $COURSE_LESSONS does the same
 
-Each check module gets the learner's definitions through the `lesson` fixture
-(the seam: `lesson.count_bigrams` is the learner's function, loaded without
-running the lesson's data or training cells). Failures are reported as one
-short message: not attempted, wrong (what differs), an error in the learner's
-code (their lines only), a syntax error, or a timeout. A table per lesson
-closes the run.
+This process is the judge: it never imports or calls the learner's code.
+Each check module gets the learner's definitions through the `lesson`
+fixture, a `course.grading.judge.RemoteLesson`: `lesson.count_bigrams` is a
+handle, and calling it runs the learner's function in a contained probe
+process (forked once per lesson, after torch is loaded here) and brings the
+result back as plain data. The check computes its oracle values here and
+compares. Failures are reported as one short message: not attempted, wrong
+(what differs), an error in the learner's code (their lines only), a syntax
+error, or a timeout. A table per lesson closes the run, whatever the
+learner's code did.
 """
 
-import os
-import signal
-import traceback
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from course import lessons as registry
-from course.assertions import CheckFailure
-from course.loader import LoadError, load, pick_source
+from course.grading import sandbox
+from course.grading.judge import RemoteLesson
+from course.grading.verdict import describe, display
+from course.loader import LoadError, pick_source
 
 # The checks use tiny tensors: with 2 threads on a busy 2-core machine each op waits
-# for the other thread (BatchNorm checks measured 30x slower). One thread for all.
+# for the other thread (BatchNorm checks measured 30x slower). One thread, set before the probes fork.
 torch.set_num_threads(1)
+sandbox.set_subreaper()  # orphans of learner processes come back here, to be killed
 
 try:  # property-based checks must not fail slow-but-correct code for its speed
     from hypothesis import settings
@@ -45,6 +50,8 @@ def pytest_addoption(parser):
                     help="folder laid out like lessons/ to grade (default: $COURSE_LESSONS or lessons/)")
     group.addoption("--check-timeout", type=float, default=30.0, metavar="SECONDS",
                     help="time limit of one check, so an infinite loop fails alone (default 30)")
+    group.addoption("--memory-limit", type=float, default=sandbox.DEFAULT_MEMORY_GB, metavar="GB",
+                    help="memory the learner's code may allocate (default $COURSE_MEMORY_LIMIT_GB or 4)")
 
 
 def _lessons_root(config):
@@ -52,34 +59,25 @@ def _lessons_root(config):
     return Path(option).resolve() if option else registry.lessons_dir()
 
 
-def _display(path):
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+class Unloadable:
+    """A lesson whose file cannot even be picked (missing, or .py and .ipynb in conflict)."""
 
-
-class Missing(LoadError):
-    pass
-
-
-class CheckTimeout(Exception):
-    pass
-
-
-class Learner:
-    """The learner's definitions for one lesson; a missing name fails clearly."""
-
-    def __init__(self, lesson, path=None, module=None, error=None):
-        self._lesson, self._path, self._module, self._error = lesson, path, module, error
+    def __init__(self, error):
+        self.error, self.path = error, None
 
     def __getattr__(self, name):
-        if self._error is not None:
-            raise self._error
-        try:
-            return getattr(self._module, name)
-        except AttributeError:
-            raise Missing(f"{name} is not defined in {_display(self._path)}: was it renamed or deleted?") from None
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise self.error
+
+    def set_deadline(self, seconds):
+        pass
+
+    def take_output(self):
+        return ""
+
+    def close(self):
+        pass
 
 
 _loaded = {}
@@ -87,88 +85,27 @@ _loaded = {}
 
 @pytest.fixture
 def lesson(request):
-    """The learner's lesson named by the check folder (checks/lesson01 -> 01_bigram)."""
+    """The learner's lesson named by the check folder (checks/lesson01 -> 01_bigram), as handles."""
     number = Path(str(request.node.fspath)).parent.name.removeprefix("lesson")
     key = (number, str(_lessons_root(request.config)))
     if key not in _loaded:
         info = registry.get(number)
         try:
             path = pick_source(info, key[1])
-            _loaded[key] = Learner(info, path, load(path, f"learner_{info.folder}"))
-        except LoadError as e:
-            _loaded[key] = Learner(info, error=e)
+            _loaded[key] = RemoteLesson(path, path.read_text(encoding="utf-8"), f"learner_{info.folder}",
+                                        memory_gb=request.config.getoption("--memory-limit"))
+        except (LoadError, OSError, UnicodeDecodeError) as e:
+            _loaded[key] = Unloadable(e if isinstance(e, LoadError) else LoadError(f"cannot read the lesson: {e}"))
+        _loaded[key].info = info
     request.node.learner = _loaded[key]
+    _loaded[key].set_deadline(request.config.getoption("--check-timeout"))
     return _loaded[key]
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    seconds = item.config.getoption("--check-timeout")
-    if not hasattr(signal, "SIGALRM") or not seconds:  # Windows: no per-check time limit
-        yield
-        return
-
-    def stop(signum, frame):
-        raise CheckTimeout(f"did not finish within {seconds:g} s: an infinite loop? "
-                           f"(a `while` whose condition never changes, a sampler that never samples '.')")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _learner_frames(tb, path):
-    """Frames of the traceback in the learner's file (or its notebook cells), each
-    named by its qualified name (`BatchNorm1d.__init__`, not `__init__`)."""
-    frames = []
-    for frame, lineno in traceback.walk_tb(tb):
-        if path and frame.f_code.co_filename.startswith(str(path)):
-            summary = traceback.FrameSummary(frame.f_code.co_filename, lineno, frame.f_code.co_qualname)
-            frames.append(summary)
-    return frames
-
-
-def _part_of(name, exercise):
-    return name == exercise or name.startswith(exercise + ".")
-
-
-def _where(frame):
-    return f"{_display(frame.filename.split(' (cell')[0])}" + (
-        f" (cell{frame.filename.split(' (cell')[1]}" if " (cell" in frame.filename else ""
-    ) + f":{frame.lineno}"
-
-
-def describe(exercise, excinfo, learner):
-    """One short message for a failed check, or None to keep pytest's report."""
-    e, tb = excinfo.value, excinfo.tb
-    path = getattr(learner, "_path", None)
-    if isinstance(e, NotImplementedError):
-        frames = _learner_frames(tb, path)
-        if not frames:
-            return None
-        f = frames[-1]
-        if _part_of(f.name, exercise):
-            return ("not attempted", f"{exercise}: not attempted yet ({_where(f)})")
-        return ("not attempted", f"{exercise}: not attempted yet: it needs {f.name}, still blank at {_where(f)}")
-    if isinstance(e, CheckFailure):
-        return ("wrong", str(e))
-    if isinstance(e, LoadError):
-        return ("cannot load", str(e))
-    if isinstance(e, CheckTimeout):
-        frames = _learner_frames(tb, path)
-        where = f" (stopped in {frames[-1].name} at {_where(frames[-1])})" if frames else ""
-        return ("timeout", f"{exercise}: {e}{where}")
-    frames = _learner_frames(tb, path)
-    if not frames:
-        return None  # not from the learner's code: a harness problem, keep the full report
-    lines = [f"{exercise}: your code raised {type(e).__name__}: {e}"]
-    for f in frames[-3:]:
-        lines.append(f"  {_where(f)} in {f.name}\n      {f.line}")
-    return ("error", "\n".join(lines))
+def pytest_sessionfinish(session):
+    for learner in _loaded.values():
+        learner.close()
+    sandbox.kill_descendants()
 
 
 _outcomes = {}
@@ -182,15 +119,19 @@ def pytest_runtest_makereport(item, call):
     if learner is None or report.when != "call":
         return
     exercise = item.name.removeprefix("test_").split("[")[0]
+    printed = learner.take_output()
+    if printed:
+        report.sections.append(("your code printed", printed[-4000:]))
     status = "pass" if report.passed else "skipped" if report.skipped else "wrong"
     if report.failed and call.excinfo is not None:
-        described = describe(exercise, call.excinfo, learner)
+        described = describe(exercise, call.excinfo.value, item.config.getoption("--check-timeout"))
         if described:
             status, report.longrepr = described
-    table = _outcomes.setdefault(learner._lesson, {})
+        else:
+            status = "error"  # a problem of the checks themselves: pytest's full report stays
+    table = _outcomes.setdefault(learner.info, {})
     table[exercise] = status if table.get(exercise, "pass") == "pass" else table[exercise]
-    source = getattr(learner, "_path", None)
-    _outcomes.setdefault("_paths", {})[learner._lesson] = _display(source) if source else "(not loaded)"
+    _outcomes.setdefault("_paths", {})[learner.info] = display(learner.path) if learner.path else "(not loaded)"
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -160,10 +160,10 @@ def _syntax_message(path, e, cell=None):
     return f"SyntaxError in {where}: {e.msg}\n    {line}"
 
 
-def load(path, module_name=None):
-    """Execute the definitions of a lesson .py or .ipynb; return the module."""
+def load(path, module_name=None, text=None):
+    """Execute the definitions of a lesson .py or .ipynb (read from `path` unless `text` is given)."""
     path = Path(path).resolve()
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8") if text is None else text
     if path.suffix == ".ipynb":
         try:
             chunks = [(f"{path} (cell {i})", i, 1, _strip_magics(src)) for i, src in ipynb_code_cells(text)]

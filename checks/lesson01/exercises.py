@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from course.assertions import assert_close, assert_equal, assert_scalar, expect
+from course.grading.handles import exercise
 
 ALPHABET = "." + string.ascii_lowercase
 STOI = {c: i for i, c in enumerate(ALPHABET)}
@@ -36,6 +37,7 @@ def _bigram_label(itos):
     return lambda ij: f"'{itos[ij[0]]}' -> '{itos[ij[1]]}'"
 
 
+@exercise
 def build_vocab(build_vocab, seed=0):
     what = "build_vocab(words)"
     stoi, itos = build_vocab(["emma", "olivia", "zoe", "bob"])
@@ -49,6 +51,7 @@ def build_vocab(build_vocab, seed=0):
     assert_equal(f"{what} stoi (random words)", stoi, {".": 0, **{c: i + 1 for i, c in enumerate(chars)}})
 
 
+@exercise
 def count_bigrams(count_bigrams, seed=0):
     what = "count_bigrams(words, stoi)"
     hint = "wrap each name as '.' + name + '.': a name of length L gives L + 1 bigrams"
@@ -64,6 +67,7 @@ def count_bigrams(count_bigrams, seed=0):
                      rtol=0, atol=0, hint=hint, label=_bigram_label(itos))
 
 
+@exercise
 def bigram_probs(bigram_probs, seed=0):
     what = "bigram_probs(N, k)"
     g = torch.Generator().manual_seed(seed)
@@ -84,6 +88,14 @@ def bigram_probs(bigram_probs, seed=0):
         assert_close(f"{what} with k={k}", P, expected, rtol=1e-5, atol=1e-7, hint=hint)
 
 
+def _probe_many_names(sample_name, P, itos, generator, n, global_seed=None):
+    """n names from the learner's sampler, one generator throughout (after seeding the global RNG)."""
+    if global_seed is not None:
+        torch.manual_seed(global_seed)
+    return [sample_name(P, itos, generator) for _ in range(n)]
+
+
+@exercise
 def sample_name(sample_name, seed=0):
     what = "sample_name(P, itos, generator)"
     itos = dict(enumerate(".abc"))
@@ -102,21 +114,20 @@ def sample_name(sample_name, seed=0):
     letters = dict(enumerate(ALPHABET))
     runs = []
     for global_seed in (1, 2):
-        torch.manual_seed(global_seed)
         gen = torch.Generator().manual_seed(seed + 7)
-        runs.append([sample_name(P, letters, gen) for _ in range(20)])
+        runs.append(sample_name.run(_probe_many_names, P, letters, gen, 20, global_seed=global_seed))
     expect(runs[0] == runs[1], what,
            "two generators with the same seed gave different names: randomness came from elsewhere",
            hint="pass generator=generator to torch.multinomial")
     gen = torch.Generator().manual_seed(seed + 8)
-    expect(runs[0] != [sample_name(P, letters, gen) for _ in range(20)], what,
+    expect(runs[0] != sample_name.run(_probe_many_names, P, letters, gen, 20), what,
            "generators with different seeds gave the same 20 names", hint="sample with the generator you are given")
     expect(all("." not in n for n in runs[0]), what, f"names must not contain '.', got {runs[0][:5]}")
 
     # Right distribution: from '.', 'a' with probability 0.3 and 'b' with 0.7, then the end.
     P = torch.tensor([[0, 0.3, 0.7, 0], [1, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]])
     gen = torch.Generator().manual_seed(seed + 9)
-    names = [sample_name(P, itos, gen) for _ in range(2000)]
+    names = sample_name.run(_probe_many_names, P, itos, gen, 2000)
     expect(set(names) <= {"a", "b"}, what, f"impossible names were sampled: {sorted(set(names) - {'a', 'b'})[:5]}",
            hint="sample from row P[ix] of the current token ix")
     share = names.count("a") / len(names)
@@ -126,6 +137,7 @@ def sample_name(sample_name, seed=0):
            hint="sample from row P[ix] (the current token's row), not a column")
 
 
+@exercise
 def nll(nll, seed=0):
     what = "nll(P, words, stoi)"
     g = torch.Generator().manual_seed(seed)
@@ -149,6 +161,7 @@ def nll(nll, seed=0):
                   hint="the uniform model must score ln(27) = 3.2958")
 
 
+@exercise
 def bigram_dataset(bigram_dataset, seed=0):
     what = "bigram_dataset(words, stoi)"
     for words, stoi in [(["ab"], {".": 0, "a": 1, "b": 2}), (_words(seed), STOI)]:
@@ -161,6 +174,18 @@ def bigram_dataset(bigram_dataset, seed=0):
                          hint="xs[t] is a token, ys[t] the one after it; '.' opens and closes each name")
 
 
+def _probe_loss_and_grad(neural_nll, W0, xs, ys, reg):
+    """The learner's loss for W = W0 (a leaf), and dloss/dW by autograd through it."""
+    W = W0.clone().requires_grad_()
+    loss = neural_nll(W, xs, ys, reg)
+    grad = None
+    if isinstance(loss, torch.Tensor) and loss.requires_grad and loss.numel() == 1:
+        loss.backward()
+        grad = W.grad
+    return loss, grad
+
+
+@exercise
 def neural_nll(neural_nll, seed=0):
     what = "neural_nll(W, xs, ys, reg)"
     g = torch.Generator().manual_seed(seed)
@@ -168,8 +193,7 @@ def neural_nll(neural_nll, seed=0):
     ys = torch.randint(0, 27, (50,), generator=g)
     W0 = torch.randn(27, 27, generator=g)
     for reg in (0.0, 0.1):
-        W = W0.clone().requires_grad_()
-        loss = neural_nll(W, xs, ys, reg)
+        loss, grad = neural_nll.run(_probe_loss_and_grad, W0, xs, ys, reg)
         expect(isinstance(loss, torch.Tensor) and loss.dim() == 0, what,
                f"expected a 0-dim tensor, got {getattr(loss, 'shape', type(loss).__name__)}",
                hint="end with .mean(), and keep it a tensor (no .item()) so it can be differentiated")
@@ -178,30 +202,43 @@ def neural_nll(neural_nll, seed=0):
         hint = ("softmax over the vocabulary: normalise with sum(dim=1, keepdim=True); "
                 "loss = -mean log p[target] + reg * (W**2).mean()")
         assert_scalar(f"{what} with reg={reg}", loss, expected.item(), rtol=1e-5, atol=1e-6, hint=hint)
-        expect(loss.requires_grad, what, "the loss does not depend on W through autograd",
+        expect(loss.requires_grad and grad is not None, what, "the loss does not depend on W through autograd",
                hint="build it from W with torch operations; no .item(), .detach() or .data")
-        loss.backward()
         expected.backward()
-        assert_close(f"gradient of {what} with respect to W, reg={reg}", W.grad, Wr.grad,
+        assert_close(f"gradient of {what} with respect to W, reg={reg}", grad, Wr.grad,
                      rtol=1e-4, atol=1e-6, hint=hint)
 
 
+def _probe_sgd_steps(sgd_step, W0, xs, ys, lr, reg, steps):
+    """The learner's sgd_step called `steps` times on one W: per step, the loss returned,
+    W after the step, and whether W is still a leaf that requires grad."""
+    W = W0.clone().requires_grad_()
+    out = []
+    for _ in range(steps):
+        loss = sgd_step(W, xs, ys, lr, reg)
+        out.append((loss, W.detach().clone(), W.is_leaf and W.requires_grad))
+    return out
+
+
+@exercise
 def sgd_step(sgd_step, seed=0):
     what = "sgd_step(W, xs, ys, lr, reg)"
     g = torch.Generator().manual_seed(seed)
     xs = torch.randint(0, 27, (200,), generator=g)
     ys = (xs * 3 + torch.randint(0, 3, (200,), generator=g)) % 27
-    W = torch.randn(27, 27, generator=g).requires_grad_()
-    Wr = W.detach().clone().requires_grad_()
-    for step in range(1, 4):
-        loss = sgd_step(W, xs, ys, 2.0, 0.01)
+    W0 = torch.randn(27, 27, generator=g)
+    steps = sgd_step.run(_probe_sgd_steps, W0, xs, ys, 2.0, 0.01, 3)
+    Wr = W0.clone().requires_grad_()
+    for step, (loss, W, still_leaf) in enumerate(steps, start=1):
         Wr.grad = None
         expected = F.cross_entropy(Wr[xs], ys) + 0.01 * (Wr**2).mean()
         expected.backward()
         with torch.no_grad():
             Wr -= 2.0 * Wr.grad
-        expect(W.is_leaf and W.requires_grad, what, f"after step {step} W is no longer a leaf that requires grad",
+        expect(still_leaf, what, f"after step {step} W is no longer a leaf that requires grad",
                hint="update in place under torch.no_grad() (W -= lr * W.grad) or through W.data")
+        expect(isinstance(loss, float), what, f"step {step} returned {type(loss).__name__}, expected a Python float",
+               hint="return loss.item(): a float, not a tensor that keeps the graph alive")
         assert_scalar(f"{what}: loss returned at step {step}", loss, expected.item(), rtol=1e-5,
                       hint="return the loss computed before the update, as loss.item(); "
                            "sgd_step uses your neural_nll, so make its check pass first")

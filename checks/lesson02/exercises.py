@@ -6,7 +6,6 @@ built-ins (F.cross_entropy) and autograd. Shapes are compared before values.
 `pytest checks/lesson02` and the notebook's grading cells both call these.
 """
 
-import contextlib
 import math
 import random
 import string
@@ -14,7 +13,8 @@ import string
 import torch
 import torch.nn.functional as F
 
-from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail
+from course.assertions import assert_close, assert_equal, assert_scalar, expect, fail
+from course.grading.handles import exercise
 
 ALPHABET = "." + string.ascii_lowercase
 STOI = {c: i for i, c in enumerate(ALPHABET)}
@@ -63,6 +63,7 @@ def _shape(what, x, shape, hint=None):
 # ----------------------------------------------------------------- build_dataset
 
 
+@exercise
 def build_dataset(build_dataset, seed=0):
     what = "build_dataset(words, stoi, block_size)"
     # "emma" and "ab", written out by hand: padding at the start, '.' as the last target.
@@ -103,6 +104,17 @@ def build_dataset(build_dataset, seed=0):
 # ------------------------------------------------------------------------- embed
 
 
+def _probe_grads(fn, args, trainable, Y=None):
+    """fn(*args) with args[i] a fresh leaf that requires grad for each i in `trainable`; then backward of
+    out.sum(), or of cross_entropy(out, Y) when Y is given. Returns (out, {i: gradient of args[i] or None})."""
+    args = [a.clone().requires_grad_() if i in trainable else a for i, a in enumerate(args)]
+    out = fn(*args)
+    if isinstance(out, torch.Tensor) and out.requires_grad:
+        (F.cross_entropy(out, Y) if Y is not None else out.sum()).backward()
+    return out, {i: args[i].grad for i in trainable}
+
+
+@exercise
 def embed(embed, seed=0):
     what = "embed(C, X)"
     g = torch.Generator().manual_seed(seed)
@@ -117,13 +129,12 @@ def embed(embed, seed=0):
         assert_close(f"{what} with C {tuple(C.shape)}, X {tuple(X.shape)}", out, expected, rtol=0, atol=0,
                      hint="row t must be C[X[t, 0]], then C[X[t, 1]], ...: concatenate whole embeddings, "
                           "oldest token first (no transpose before the view)")
-    C = torch.randn(6, 3, generator=g, requires_grad=True)
+    C = torch.randn(6, 3, generator=g)
     X = torch.tensor([[0, 1, 1], [5, 0, 2]])
-    out = embed(C, X)
+    out, grads = embed.run(_probe_grads, [C, X], [0])
     expect(isinstance(out, torch.Tensor) and out.requires_grad, what,
            "the result does not depend on C through autograd", hint="index C itself; no .detach(), .data or .item()")
-    out.sum().backward()
-    assert_close(f"gradient of sum({what}) with respect to C", C.grad,
+    assert_close(f"gradient of sum({what}) with respect to C", grads[0],
                  torch.tensor([[2.0] * 3, [2.0] * 3, [1.0] * 3, [0.0] * 3, [0.0] * 3, [1.0] * 3]), rtol=0, atol=0)
 
 
@@ -148,6 +159,7 @@ def _double(params):
     return [p.detach().double() for p in params]
 
 
+@exercise
 def forward(forward, seed=0):
     what = "forward(X, C, W1, b1, W2, b2)"
     hint = ("logits = tanh(embed(C, X) @ W1 + b1) @ W2 + b2; no softmax at the end, "
@@ -163,18 +175,18 @@ def forward(forward, seed=0):
         assert_close(f"{what} with V={V}, d={d}, b={b}, H={H}", logits, _forward64(X, *_double(params)),
                      rtol=1e-4, atol=1e-4, hint=hint)
     # Every parameter must take part, through autograd.
-    params = _params(seed, 6, 3, 3, 5, scale=0.7, requires_grad=True)
+    params = _params(seed, 6, 3, 3, 5, scale=0.7)
     ref = [p.detach().double().requires_grad_() for p in params]
     X = torch.randint(0, 6, (10, 3), generator=torch.Generator().manual_seed(seed))
     Y = torch.randint(0, 6, (10,), generator=torch.Generator().manual_seed(seed + 1))
-    out = forward(X, *params)
-    expect(out.requires_grad, what, "the logits do not depend on the parameters through autograd",
+    out, grads = forward.run(_probe_grads, [X, *params], [1, 2, 3, 4, 5], Y=Y)
+    expect(isinstance(out, torch.Tensor) and out.requires_grad, what,
+           "the logits do not depend on the parameters through autograd",
            hint="use torch operations on the parameters; no .detach(), .data, .item() or numpy")
-    F.cross_entropy(out, Y).backward()
     F.cross_entropy(_forward64(X, *ref), Y).backward()
-    for name, p, r in zip(("C", "W1", "b1", "W2", "b2"), params, ref):
-        expect(p.grad is not None, what, f"{name} gets no gradient: it is not used in the forward pass", hint=hint)
-        assert_close(f"gradient of the loss of {what} with respect to {name}", p.grad, r.grad,
+    for i, (name, r) in enumerate(zip(("C", "W1", "b1", "W2", "b2"), ref), start=1):
+        expect(grads[i] is not None, what, f"{name} gets no gradient: it is not used in the forward pass", hint=hint)
+        assert_close(f"gradient of the loss of {what} with respect to {name}", grads[i], r.grad,
                      rtol=1e-4, atol=1e-6, hint=hint)
 
 
@@ -188,26 +200,37 @@ _BUILT_INS = [
 ]
 
 
-@contextlib.contextmanager
-def _by_hand(what):
-    """While the learner's code runs, the softmax family raises instead of answering."""
-    saved = [(owner, name, getattr(owner, name)) for owner, name in _BUILT_INS]
+class _BuiltIn(Exception):
+    pass
+
+
+def _probe_by_hand(cross_entropy, logits, Y):
+    """The learner's loss and its gradient with respect to the logits, computed while the softmax
+    family refuses to answer. Returns (loss, gradient, names of the built-ins it called)."""
+    used, saved = [], [(owner, name, getattr(owner, name)) for owner, name in _BUILT_INS]
 
     def refuse(name):
         def refused(*args, **kwargs):
-            raise CheckFailure(f"{what}: calls {name}; this exercise asks for it by hand\n"
-                               f"  hint: subtract the row maximum, then exp, sum, log and index")
+            used.append(name)
+            raise _BuiltIn(f"{name} is not allowed in this exercise")
         return refused
 
+    z = logits.clone().requires_grad_()
     try:
         for owner, name, _ in saved:
             setattr(owner, name, refuse(name))
-        yield
+        loss = cross_entropy(z, Y)
+    except _BuiltIn:
+        return None, None, used
     finally:
         for owner, name, original in saved:
             setattr(owner, name, original)
+    if isinstance(loss, torch.Tensor) and loss.requires_grad and loss.numel() == 1:
+        loss.backward()
+    return loss, z.grad, used
 
 
+@exercise
 def cross_entropy(cross_entropy, seed=0):
     what = "cross_entropy(logits, Y)"
     g = torch.Generator().manual_seed(seed)
@@ -224,9 +247,9 @@ def cross_entropy(cross_entropy, seed=0):
         Y = torch.randint(0, V, (n,), generator=g)
         if label == "one logit of 1e4 per row":
             Y[:3] = torch.tensor([0, 3, 8])  # some targets on the huge logit (loss ~0), others far below it
-        z = logits.clone().requires_grad_()
-        with _by_hand(what):
-            loss = cross_entropy(z, Y)
+        loss, grad, used = cross_entropy.run(_probe_by_hand, logits, Y)
+        expect(not used, what, f"calls {', '.join(sorted(set(used)))}; this exercise asks for it by hand",
+               hint="subtract the row maximum, then exp, sum, log and index")
         expect(isinstance(loss, torch.Tensor) and loss.dim() == 0, f"{what} on {label}",
                f"expected a 0-dim tensor, got {getattr(loss, 'shape', type(loss).__name__)}",
                hint="average over the examples with .mean(); keep it a tensor (no .item())")
@@ -243,10 +266,9 @@ def cross_entropy(cross_entropy, seed=0):
         assert_scalar(f"{what} on {label} ({n}x{V})", loss, ref.item(), rtol=1e-5, atol=tol, hint=hint)
         expect(loss.requires_grad, what, "the loss does not depend on the logits through autograd",
                hint="no .item(), .detach() or numpy on the way")
-        loss.backward()
         ref.backward()
-        expect(z.grad is not None, what, "no gradient reached the logits")
-        assert_close(f"gradient of {what} on {label}", z.grad, zr.grad, rtol=1e-4, atol=1e-6,
+        expect(grad is not None, what, "no gradient reached the logits")
+        assert_close(f"gradient of {what} on {label}", grad, zr.grad, rtol=1e-4, atol=1e-6,
                      hint="the gradient is (softmax(z) - onehot(Y)) / n: it is wrong if the value is computed "
                           "through overflowing or detached intermediate values")
 
@@ -265,6 +287,23 @@ def _sgd_oracle(params, X, Y, lr):
     return loss.item()
 
 
+def _probe_sgd_steps(sgd_step, params, X, Y, lr, steps, generator=None, batch=None):
+    """The learner's sgd_step, `steps` times on the same leaf parameters (on random batches of `batch`
+    rows drawn with `generator` when given). Per step: the value returned, the parameters after it,
+    and whether each is still a leaf that requires grad; only the last step's for a run with batches."""
+    params = [p.clone().requires_grad_() for p in params]
+    out = []
+    for _ in range(steps):
+        if batch:
+            ix = torch.randint(0, X.shape[0], (batch,), generator=generator)
+            loss = sgd_step(params, X[ix], Y[ix], lr)
+        else:
+            loss = sgd_step(params, X, Y, lr)
+        if not batch:
+            out.append((loss, [p.detach().clone() for p in params], [p.is_leaf and p.requires_grad for p in params]))
+    return out or [(loss, [p.detach().clone() for p in params], [p.is_leaf and p.requires_grad for p in params])]
+
+
 def _short_run(sgd_step, steps=SHORT_RUN_STEPS, seed=0):
     """A seeded short training run on the embedded names; returns the validation loss.
 
@@ -281,47 +320,42 @@ def _short_run(sgd_step, steps=SHORT_RUN_STEPS, seed=0):
     g = torch.Generator().manual_seed(seed)
     params = [torch.randn(27, 10, generator=g), torch.randn(30, 200, generator=g) * 0.2,
               torch.randn(200, generator=g) * 0.01, torch.randn(200, 27, generator=g) * 0.01, torch.zeros(27)]
-    params = [p.requires_grad_() for p in params]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batch 32: one thread is several times faster on a small CPU
-    try:
-        for _ in range(steps):
-            ix = torch.randint(0, Xtr.shape[0], (32,), generator=g)
-            sgd_step(params, Xtr[ix], Ytr[ix], 0.1)
-    finally:
-        torch.set_num_threads(threads)
+    [(_, params, _)] = sgd_step.run(_probe_sgd_steps, params, Xtr, Ytr, 0.1, steps, generator=g, batch=32)
     with torch.no_grad():
         return F.cross_entropy(_forward64(Xval, *_double(params)), Yval).item()
 
 
+@exercise
 def sgd_step(sgd_step, seed=0, short_run=True):
     what = "sgd_step(params, X, Y, lr)"
     V, d, b, H, n = 7, 3, 3, 9, 24
-    params = _params(seed, V, d, b, H, scale=0.8, requires_grad=True)
+    params = _params(seed, V, d, b, H, scale=0.8)
     ref = [p.detach().double().clone().requires_grad_() for p in params]
     g = torch.Generator().manual_seed(seed)
     X = torch.randint(0, V, (n, b), generator=g)
     Y = (X[:, -1] * 2 + 1) % V  # a learnable rule, so the loss falls
     names = ("C", "W1", "b1", "W2", "b2")
-    for step in range(1, 4):
-        before = [p.detach().clone() for p in params]
-        loss = sgd_step(params, X, Y, 0.5)
+    steps = sgd_step.run(_probe_sgd_steps, params, X, Y, 0.5, 3)
+    before = params
+    for step, (loss, after, leaves) in enumerate(steps, start=1):
         expected = _sgd_oracle(ref, X, Y, 0.5)
-        for name, p in zip(names, params):
-            expect(isinstance(p, torch.Tensor) and p.is_leaf and p.requires_grad, what,
-                   f"after step {step}, {name} is no longer a leaf tensor that requires grad",
+        for name, leaf in zip(names, leaves):
+            expect(leaf, what, f"after step {step}, {name} is no longer a leaf tensor that requires grad",
                    hint="update in place under torch.no_grad(): p -= lr * p.grad")
+        expect(isinstance(loss, float), what, f"step {step} returned {type(loss).__name__}, expected a Python float",
+               hint="return loss.item(): a float, not a tensor that keeps the graph alive")
         hint = ("return the loss before the update, as a float (loss.item()); "
                 "sgd_step calls your forward, so make forward's check pass first")
         assert_scalar(f"{what}: loss returned at step {step}", loss, expected, rtol=1e-5, atol=1e-6, hint=hint)
-        for name, p, r, p0 in zip(names, params, ref, before):
+        for name, p, r, p0 in zip(names, after, ref, before):
             hint = "p <- p - lr * p.grad for every parameter in params"
-            if torch.equal(p.detach(), p0):
+            if torch.equal(p, p0):
                 hint = (f"{name} did not change: update every parameter in place (p -= lr * p.grad under "
                         f"torch.no_grad()); p = p - ... only rebinds a local name")
             elif step > 1:
                 hint = "reset every p.grad (to None or zero) before backward(): gradients accumulate across calls"
             assert_close(f"{what}: {name} after step {step}", p, r, rtol=1e-4, atol=1e-5, hint=hint)
+        before = after
     if short_run:
         loss = _short_run(sgd_step, seed=seed)
         expect(loss < SHORT_RUN_THRESHOLD, what,
@@ -333,8 +367,12 @@ def sgd_step(sgd_step, seed=0, short_run=True):
 # ------------------------------------------------------------------------ sample
 
 
+class _TooLong(Exception):
+    pass
+
+
 class _CountingItos(dict):
-    """itos that stops a sampler which never reaches '.'."""
+    """itos that stops a sampler which never reaches '.' (it lives on the learner's side)."""
 
     def __init__(self, *args, limit=1000):
         super().__init__(*args)
@@ -343,9 +381,7 @@ class _CountingItos(dict):
     def _count(self):
         self.calls += 1
         if self.calls > self.limit:
-            fail("sample(params, itos, generator, block_size)",
-                 f"more than {self.limit} characters sampled without reaching '.'",
-                 hint="stop when the sampled index is 0 ('.'); slide the context: context[1:] + [ix]")
+            raise _TooLong
 
     def __getitem__(self, key):
         self._count()
@@ -356,19 +392,44 @@ class _CountingItos(dict):
         return super().get(key, default)
 
 
-def _chain_model(logit_rows, V, block_size):
-    """Parameters under which the next token depends on the newest context token only.
+TOO_LONG = "(no '.' after 1000 characters)"
 
-    C is the identity (d = V); W1 copies the newest token's one-hot into the
+
+def _probe_names(sample, params, symbols, generator, block_size, n, global_seed=None):
+    """n names from the learner's sampler with one generator; a name that never ends is TOO_LONG."""
+    if global_seed is not None:
+        torch.manual_seed(global_seed)
+        random.seed(global_seed)
+    names = []
+    for _ in range(n):
+        try:
+            names.append(sample(params, _CountingItos(enumerate(symbols)), generator, block_size))
+        except _TooLong:
+            names.append(TOO_LONG)
+    return names
+
+
+def _expect_ends(what, names):
+    expect(TOO_LONG not in names, what, "more than 1000 characters sampled without reaching '.'",
+           hint="stop when the sampled index is 0 ('.'); slide the context: context[1:] + [ix]")
+
+
+def _chain_model(logit_rows, V, block_size, position=None):
+    """Parameters under which the next token depends on one context position only (the newest by
+    default, or `position`, 0 being the oldest).
+
+    C is the identity (d = V); W1 copies that position's one-hot into the
     hidden layer (tanh(2) = 0.964 where it is 1); W2 row i holds the wanted
     logits after token i, divided by tanh(2)."""
     t = math.tanh(2.0)
+    position = block_size - 1 if position is None else position
     C = torch.eye(V)
     W1 = torch.zeros(block_size * V, V)
-    W1[(block_size - 1) * V + torch.arange(V), torch.arange(V)] = 2.0
+    W1[position * V + torch.arange(V), torch.arange(V)] = 2.0
     return [C, W1, torch.zeros(V), torch.as_tensor(logit_rows, dtype=torch.float32) / t, torch.zeros(V)]
 
 
+@exercise
 def sample(sample, seed=0):
     what = "sample(params, itos, generator, block_size)"
     symbols = "." + string.ascii_lowercase + string.ascii_uppercase[:23]  # V = 50
@@ -377,8 +438,9 @@ def sample(sample, seed=0):
     rows = torch.full((V, V), -40.0)
     rows[torch.arange(V), (torch.arange(V) + 1) % V] = 40.0
     for block_size in (3, 2):
-        itos = _CountingItos(enumerate(symbols))
-        name = sample(_chain_model(rows, V, block_size), itos, torch.Generator().manual_seed(seed), block_size)
+        [name] = sample.run(_probe_names, _chain_model(rows, V, block_size), symbols,
+                            torch.Generator().manual_seed(seed), block_size, 1)
+        _expect_ends(what, [name])
         expect(isinstance(name, str), what, f"expected a str, got {type(name).__name__}")
         expected = symbols[1:]
         hint = ("start from the all-'.' context, slide it with context[1:] + [ix], stop only when '.' "
@@ -387,6 +449,14 @@ def sample(sample, seed=0):
             hint = f"the name stopped after {len(name)} characters without '.' being sampled: no length limit"
         assert_equal(f"{what} when the model spells a {V - 1}-character name for sure (block_size={block_size})",
                      name, expected, hint=hint)
+        # The oldest token decides: each symbol comes block_size times. A context slid the wrong way
+        # (context[:-1] + [ix]) never forgets the start and spells 'aaaa...'.
+        [name] = sample.run(_probe_names, _chain_model(rows, V, block_size, position=0), symbols,
+                            torch.Generator().manual_seed(seed), block_size, 1)
+        _expect_ends(what, [name])
+        assert_equal(f"{what} when the next token depends on the oldest context token (block_size={block_size})",
+                     name, "".join(c * block_size for c in symbols[1:]),
+                     hint="the context keeps the last block_size tokens, oldest first: context = context[1:] + [ix]")
 
     # Right distribution: from the start 'a' with probability 0.3 and 'b' with 0.7, then the end.
     rows = torch.full((V, V), -40.0)
@@ -394,7 +464,8 @@ def sample(sample, seed=0):
     rows[1:, 0] = 40.0
     params = _chain_model(rows, V, 3)
     gen = torch.Generator().manual_seed(seed + 9)
-    names = [sample(params, _CountingItos(enumerate(symbols)), gen, 3) for _ in range(400)]
+    names = sample.run(_probe_names, params, symbols, gen, 3, 400)
+    _expect_ends(what, names)
     expect(set(names) <= {"a", "b"}, what, f"impossible names were sampled: {sorted(set(names) - {'a', 'b'})[:5]}",
            hint="draw from softmax(logits) over the vocabulary (dim=1 of the (1, V) logits)")
     share = names.count("a") / len(names)
@@ -405,17 +476,13 @@ def sample(sample, seed=0):
     # Reproducible from the generator alone, whatever the global random state.
     params = _params(seed, 27, 4, 3, 16, scale=0.5)
     params[4][0] += 1.5  # names end soon enough
-    runs = []
-    for global_seed in (1, 2):
-        torch.manual_seed(global_seed)
-        random.seed(global_seed)
-        gen = torch.Generator().manual_seed(seed + 7)
-        runs.append([sample(params, _CountingItos(enumerate(ALPHABET)), gen, 3) for _ in range(20)])
+    runs = [sample.run(_probe_names, params, ALPHABET, torch.Generator().manual_seed(seed + 7), 3, 20,
+                       global_seed=global_seed) for global_seed in (1, 2)]
+    _expect_ends(what, runs[0] + runs[1])
     expect(runs[0] == runs[1], what,
            "two generators with the same seed gave different names: randomness came from elsewhere",
            hint="pass generator=generator to torch.multinomial; do not use random or the global torch RNG")
-    gen = torch.Generator().manual_seed(seed + 8)
-    other = [sample(params, _CountingItos(enumerate(ALPHABET)), gen, 3) for _ in range(20)]
+    other = sample.run(_probe_names, params, ALPHABET, torch.Generator().manual_seed(seed + 8), 3, 20)
     expect(runs[0] != other, what, "generators with different seeds gave the same 20 names",
            hint="sample with the generator you are given")
     expect(all("." not in n for n in runs[0]), what, f"names must not contain '.', got {runs[0][:5]}")

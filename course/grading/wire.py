@@ -83,7 +83,7 @@ class _Encoder:
         if dtype not in _DTYPES:
             raise WireError(f"tensor dtype {t.dtype} is not supported")
         t = t.contiguous()
-        raw = t.view(torch.uint8).reshape(-1).numpy().tobytes() if t.numel() else b""
+        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
         return {"dtype": dtype, "shape": list(t.shape), "blob": self.blob(raw)}
 
     def __call__(self, x, depth=0):

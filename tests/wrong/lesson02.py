@@ -282,6 +282,18 @@ def sgd_sum_loss(params, X, Y, lr):
     return loss.item() / len(Y)
 
 
+def sgd_returns_tensor(params, X, Y, lr):
+    """Right update, but returns the loss tensor (graph and all) instead of a Python float."""
+    for p in params:
+        p.grad = None
+    loss = F.cross_entropy(_forward(X, *params), Y)
+    loss.backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+    return loss.detach()
+
+
 # ------------------------------------------------------------------------ sample
 
 
@@ -365,6 +377,17 @@ def sample_context_frozen(params, itos, generator, block_size=3):
         out.append(itos[ix])
 
 
+def sample_context_drops_oldest_wrong_end(params, itos, generator, block_size=3):
+    """Slides the wrong way (context[:-1] + [ix]): the start tokens are never forgotten."""
+    context, out = [0] * block_size, []
+    while True:
+        ix = torch.multinomial(_probs(params, context), 1, generator=generator).item()
+        if ix == 0:
+            return "".join(out)
+        out.append(itos[ix])
+        context = context[:-1] + [ix]
+
+
 WRONG = {
     "build_dataset": [dataset_shifted_by_one, dataset_target_shifted, dataset_no_end, dataset_no_padding,
                       dataset_fixed_block, dataset_padding_after, dataset_float, dataset_y_column],
@@ -374,7 +397,7 @@ WRONG = {
     "cross_entropy": [ce_naive, ce_log_of_sum_naive, ce_softmax_dim0, ce_sum, ce_wrong_index,
                       ce_max_not_added_back, ce_global_max, ce_builtin, ce_builtin_method, ce_detached],
     "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_skips_embedding, sgd_out_of_place, sgd_loss_after, sgd_fixed_lr,
-                 sgd_sum_loss],
+                 sgd_sum_loss, sgd_returns_tensor],
     "sample": [sample_global_rng, sample_softmax_dim0, sample_max_len, sample_keeps_end, sample_argmax,
-               sample_context_reversed, sample_context_frozen],
+               sample_context_reversed, sample_context_frozen, sample_context_drops_oldest_wrong_end],
 }

@@ -1,0 +1,66 @@
+"""From what happened in a check to one status and one short message.
+
+Statuses: pass, not attempted, wrong, error, timeout, cannot load. The same
+words in pytest's table, `course status` and the nbgrader reports.
+"""
+
+import os
+
+from ..assertions import CheckFailure
+from ..loader import LoadError
+from .handles import LearnerError, Missing
+from .judge import ProbeCrash, ProbeLoadError, ProbeTimeout
+
+
+def display(path):
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def where(frame):
+    filename, lineno = frame[0], frame[1]
+    if " (cell" in filename:
+        path, cell = filename.split(" (cell", 1)
+        return f"{display(path)} (cell{cell}:{lineno}"
+    return f"{display(filename)}:{lineno}"
+
+
+def _part_of(name, exercise):
+    return name == exercise or name.startswith(exercise + ".")
+
+
+def describe(exercise, e, seconds=None):
+    """(status, message) for the exception `e` that ended the check of `exercise`; None if it is
+    not about the learner's work (a harness problem: keep the full report)."""
+    if isinstance(e, CheckFailure):
+        return "wrong", str(e)
+    if isinstance(e, (LoadError, ProbeLoadError)):
+        return "cannot load", str(e)
+    if isinstance(e, Missing):
+        return "cannot load", e.message
+    if isinstance(e, ProbeTimeout):
+        return "timeout", (f"{exercise}: did not finish within {seconds or e.args[0]:g} s and ignored the "
+                           f"interrupt, so it was stopped (an infinite loop inside `try: ... except: pass`?)")
+    if isinstance(e, ProbeCrash):
+        return "error", f"{exercise}: your code {e}"
+    if not isinstance(e, LearnerError):
+        return None
+    frames = e.frames
+    if e.type_name == "NotImplementedError" and frames:
+        f = frames[-1]
+        if _part_of(f[2], exercise):
+            return "not attempted", f"{exercise}: not attempted yet ({where(f)})"
+        return "not attempted", f"{exercise}: not attempted yet: it needs {f[2]}, still blank at {where(f)}"
+    if e.type_name == "CheckTimeout":
+        stopped = f" (stopped in {frames[-1][2]} at {where(frames[-1])})" if frames else ""
+        limit = f"{seconds:g} s" if seconds else "the time limit"
+        return "timeout", (f"{exercise}: did not finish within {limit}: an infinite loop? (a `while` whose "
+                           f"condition never changes, a sampler that never samples '.'){stopped}")
+    lines = [f"{exercise}: your code raised {e.type_name}: {e.message}"]
+    if e.type_name in ("MemoryError",) or "can't allocate memory" in e.message:
+        lines[0] += " (the probe's memory limit is $COURSE_MEMORY_LIMIT_GB, default 4 GiB)"
+    for f in frames[-3:]:
+        lines.append(f"  {where(f)} in {f[2]}\n      {f[3]}")
+    return "error", "\n".join(lines)
