@@ -785,7 +785,7 @@ for (name, values), color in zip(compression.items(), ("C0", "C1")):
         ax.axhline(len(sample_text.encode()) / len(enc.encode_ordinary(sample_text)), color=color, ls=style,
                    label=f"{enc.name}, {name}")
 ax.set(xscale="log", xlabel="vocabulary size (trained on Shakespeare)", ylabel="bytes per token")
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
 save_figure(fig, "07_bpe_compression.png")
 plt.show()
 for name, values in compression.items():
