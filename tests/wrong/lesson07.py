@@ -655,3 +655,22 @@ HINTS = {
     "train_fast_unweighted": "frequency",
     "train_fast_crossing": "cross chunks",
 }
+
+
+def get_stats_returns_counter(ids, counts=None):
+    """Right: a Counter is a dict."""
+    c = Counter(zip(ids, ids[1:]))
+    if counts is not None:
+        c.update(counts)
+    return c
+
+
+def train_fast_defaultdict(text, vocab_size, pattern):
+    """Right: merges in a defaultdict."""
+    out = defaultdict(int)
+    out.update(_train_fast(text, vocab_size, pattern))
+    return out
+
+
+OTHER_RIGHT["get_stats"].append(get_stats_returns_counter)
+OTHER_RIGHT["train_fast"].append(train_fast_defaultdict)
