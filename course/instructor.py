@@ -643,7 +643,8 @@ def cell_verdicts(path, lesson):
             if o.output_type == "error":
                 if o.ename in ("CellTimeoutError", "KeyboardInterrupt"):  # nbgrader interrupts a cell at its timeout
                     verdict = "timeout: the cell did not finish in time (an infinite loop?)"
-                elif o.ename == "NotImplementedError":
+                elif o.ename == "NotImplementedError" or (o.ename == "LearnerError"
+                                                          and o.evalue.startswith("NotImplementedError")):
                     verdict = "not attempted"
                 else:
                     verdict = f"{o.ename}: {_first_line(o.evalue)}"

@@ -146,42 +146,34 @@ class Local(Handle):
         super().__init__(name or getattr(target, "__qualname__", getattr(target, "__name__", "?")))
         self.target = target
 
-    def _resolve(self, name):
-        raise wire.WireError("a Local handle cannot be passed by reference; pass it directly")
-
     def run(self, fn, *args, **kwargs):
         if fn is not None:
             fn = resolve_probe_function(*probe_function(fn))
-        sent = wire.loads(wire.dumps((_refs(args), _refs(kwargs)), refs=True), refs=_local_refs)
+        table = {}
+        sent = wire.loads(wire.dumps((_refs(args, table), _refs(kwargs, table)), refs=True),
+                          refs=lambda name: table[name])
         originals = generators_in((args, kwargs))
         try:
-            result = call(self.target, fn, *sent)
-        except Exception as e:
+            result = wire.loads(wire.dumps(call(self.target, fn, *sent)))
+        except Exception as e:  # the learner's error (their exception, or a value that cannot cross)
             raise describe_exception(e, getattr(getattr(self.target, "__code__", None), "co_filename", None)) from e
         for g, new in zip(originals, generators_in(sent)):
             g.set_state(new.get_state())
-        return wire.loads(wire.dumps(result))
+        return result
 
 
-# Local handles passed as arguments: swapped for a reference and back, so the round trip holds.
-_local_table = {}
-
-
-def _refs(value):
+def _refs(value, table):
+    """Local handles among arguments, swapped for references (kept in `table`) so the round trip holds."""
     if isinstance(value, Local):
-        _local_table[id(value)] = value.target
-        return wire.Reference(str(id(value)))
+        table[str(len(table))] = value.target
+        return wire.Reference(str(len(table) - 1))
     if isinstance(value, list):
-        return [_refs(v) for v in value]
+        return [_refs(v, table) for v in value]
     if isinstance(value, tuple):
-        return tuple(_refs(v) for v in value)
+        return tuple(_refs(v, table) for v in value)
     if isinstance(value, dict):
-        return {k: _refs(v) for k, v in value.items()}
+        return {k: _refs(v, table) for k, v in value.items()}
     return value
-
-
-def _local_refs(name):
-    return _local_table[int(name)]
 
 
 def exercise(check):
