@@ -52,6 +52,9 @@ def _exit_words(status):
     return f"ended the process with exit status {code} (os._exit, or a crash)"
 
 
+_live = set()  # pids of the probes alive in this judge: closing one must not kill another
+
+
 class ProbeProcess:
     """One forked, contained probe serving one learner file."""
 
@@ -73,6 +76,7 @@ class ProbeProcess:
             serve(child, self.path, self.text, self.module_name, self.memory_gb, out, self.scratch, self.lenient)
         child.close()
         self.pid, self.sock, self.out, self.read_at = pid, parent, out, 0
+        _live.add(pid)
 
     def _read(self, seconds):
         ready, _, _ = select.select([self.sock], [], [], seconds)
@@ -115,6 +119,7 @@ class ProbeProcess:
         if self.pid is None:
             return None
         pid, self.pid = self.pid, None
+        _live.discard(pid)
         status = None
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -132,7 +137,7 @@ class ProbeProcess:
                 status = os.waitpid(pid, 0)[1]
             except ChildProcessError:
                 pass
-        sandbox.kill_descendants()
+        sandbox.kill_descendants(keep=_live)  # orphans it left (re-parented here), not the other probes
         self.sock.close()
         os.close(self.out)
         sandbox.remove_scratch(self.scratch)

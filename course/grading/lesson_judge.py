@@ -11,6 +11,8 @@ import ast
 import importlib
 import re
 
+import torch
+
 from .judge import RemoteLesson
 from .verdict import describe
 
@@ -56,6 +58,7 @@ def grading_calls(lesson, solution_nb):
 def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False):
     """{exercise: (status, message)} for the learner's file at `path` (.py or .ipynb). `lenient`: a
     notebook cell with a syntax error costs only what it defines (as when nbgrader runs it)."""
+    torch.set_num_threads(1)  # before the probe forks: tiny tensors, and no thread pool to inherit
     checks = importlib.import_module(f"checks.lesson{lesson.number}.exercises")
     kwargs = {} if memory_gb is None else {"memory_gb": memory_gb}
     learner = RemoteLesson(path, module_name=f"learner_{lesson.folder}", lenient=lenient, **kwargs)
