@@ -12,6 +12,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from . import lessons as registry
 from .data import DataError
@@ -130,12 +131,19 @@ def cmd_build(args):
     return 0
 
 
+def display(path):
+    """`path` relative to where the learner is, when it is below; else in full."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def cmd_sync(args):
     import jupytext
     from jupytext.combine import combine_inputs_with_outputs
 
     from .build import backup_path, notebook_metadata
-    from .grading.verdict import display
     from .loader import LoadError, code_fingerprint, differing, remember_agreement
 
     lesson = registry.get(args.lesson)
