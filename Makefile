@@ -24,7 +24,7 @@ start: $(VENV)/.learner
 
 # The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead).
 test: $(VENV)/.instructor
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests
 
 build: $(VENV)/.instructor
 	$(BIN)/course build

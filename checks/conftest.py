@@ -18,7 +18,8 @@ compares. Failures are reported as one short message: not attempted, wrong
 error, or a timeout. A file that cannot be loaded (a syntax error, .py and
 .ipynb in conflict) is explained once, at the first exercise; the others say
 "see above". A table per lesson closes the run, whatever the learner's code
-did, with the reason a lesson cannot load under it.
+did (with --tb=no, as `course status` runs it, the reason a lesson cannot
+load stands under its table instead).
 """
 
 import sys
@@ -58,6 +59,12 @@ def pytest_addoption(parser):
                     help="time limit of one check, so an infinite loop fails alone (default 30)")
     group.addoption("--memory-limit", type=float, default=sandbox.DEFAULT_MEMORY_GB, metavar="GB",
                     help="memory the learner's code may allocate (default $COURSE_MEMORY_LIMIT_GB or 4)")
+
+
+def pytest_configure(config):
+    # The table per lesson closes the run; pytest's short summary would repeat each message once more.
+    if config.option.reportchars in ("fE", "fEw"):
+        config.option.reportchars = "N"
 
 
 def _exercise(item):
@@ -205,5 +212,5 @@ def pytest_terminal_summary(terminalreporter):
             tr.write_line(f"  {exercise:<28} {status}")
         done = sum(s == "pass" for s in table.values())
         tr.write_line(f"  {done} of {len(table)} exercises pass")
-        if lesson in _unloadable:
+        if lesson in _unloadable and tr.config.option.tbstyle == "no":  # else it was explained above
             tr.write_line(f"  cannot load: {_unloadable[lesson][1]}")

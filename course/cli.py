@@ -66,7 +66,7 @@ def lesson_status(lessons_root=None, reasons=None):
     """Run every available lesson's checks once; {lesson number: {exercise: status}}."""
     root = lessons_root or registry.lessons_dir()
     numbers = [l.number for l in registry.available(root) if (registry.ROOT / "checks" / f"lesson{l.number}").is_dir()]
-    return parse_summary(run_checks(numbers, root)[1], reasons) if numbers else {}
+    return parse_summary(run_checks(numbers, root, "--tb=no")[1], reasons) if numbers else {}
 
 
 def cmd_status(args, table=None, reasons=None):

@@ -52,7 +52,7 @@ def test_bare_pytest_runs_the_learner_checks_and_make_test_the_suite():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     collected = [line for line in proc.stdout.splitlines() if "::" in line]
     assert collected and all(line.startswith("checks/lesson") for line in collected), proc.stdout[-2000:]
-    assert "pytest tests" in make("-n", "test", "VENV=/nonexistent/.venv").stdout
+    assert "pytest -ra tests" in make("-n", "test", "VENV=/nonexistent/.venv").stdout
 
 
 def test_exercise_selects_exactly_one_check():
