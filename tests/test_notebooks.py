@@ -48,3 +48,16 @@ def test_generated_notebook_runs_in_a_kernel(lesson, tmp_path, monkeypatch):
     assert list((tmp_path / "out").glob("*.png")), "the lesson saves its figures"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+
+
+def test_the_install_has_jupyterlab_and_a_python_kernel():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.run([str(bin_dir / "jupyter-lab"), "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().startswith("4."), proc.stderr
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    assert "python3" in KernelSpecManager().find_kernel_specs()
