@@ -1,28 +1,50 @@
 # Two commands do all set-up: `make start` (the course, on the embedded data)
-# and `make test` (the whole test suite). Both create .venv on first use.
-PYTHON ?= python3
+# and `make test` (the whole test suite). Both create .venv on first use, with
+# the first Python 3.11+ found (or PYTHON=/path/to/python3.11), and rebuild a
+# .venv that an older Python made.
+FOUND_PYTHON := $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+PYTHON ?= $(FOUND_PYTHON)
 VENV ?= .venv
 BIN := $(VENV)/bin
+LOG := $(VENV)/install.log
+
+# A .venv whose Python is older than 3.11 is stale: forget its stamps so that it is rebuilt below.
+VENV_OLD := $(shell test -x $(BIN)/python && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && echo yes)
+ifeq ($(VENV_OLD),yes)
+$(shell rm -f $(VENV)/.learner $(VENV)/.instructor)
+endif
 
 .PHONY: start test build
 
 start: $(VENV)/.learner
-	$(BIN)/course start
+	@$(BIN)/course start
 
+# The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead).
 test: $(VENV)/.instructor
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests
 
 build: $(VENV)/.instructor
 	$(BIN)/course build
 
+# $(call install,EXTRA): a venv with a usable Python, then the course; pip's chatter goes to the log.
+define install
+	@if [ "$(VENV_OLD)" = yes ]; then \
+		echo "$(VENV) was made with $$($(BIN)/python --version 2>&1), but the course needs Python 3.11+: rebuilding it"; \
+		rm -rf $(VENV); fi
+	@test -n "$(PYTHON)" || { echo "No Python 3.11 or newer found. Install one, then: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the course$(1) into $(VENV) (a few minutes the first time; log: $(LOG))"
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.$(1)'; } > $(LOG) 2>&1 \
+		|| { tail -n 25 $(LOG); echo "the install failed: the whole log is in $(LOG)"; exit 1; }
+endef
+
 $(VENV)/.learner: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	$(call install,)
+	@touch $@
 
 $(VENV)/.instructor: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[instructor]'
-	touch $@ $(VENV)/.learner
+	$(call install,[instructor])
+	@touch $@ $(VENV)/.learner

@@ -1,7 +1,8 @@
 """The pytest front end of the course's checks.
 
     pytest checks/lesson01                        grade lessons/01_bigram
-    pytest checks/lesson01 -k count_bigrams       one exercise
+    pytest checks/lesson01 -k count_bigrams       exercises whose name contains count_bigrams
+    pytest checks/lesson01 --exercise nll         exactly one exercise (-k nll also picks neural_nll)
     pytest checks --lessons path/to/copy          grade another folder laid out like
                                                   lessons/ (solutions/, a student's copy);
                                                   $COURSE_LESSONS does the same
@@ -14,8 +15,11 @@ process (forked once per lesson, after torch is loaded here) and brings the
 result back as plain data. The check computes its oracle values here and
 compares. Failures are reported as one short message: not attempted, wrong
 (what differs), an error in the learner's code (their lines only), a syntax
-error, or a timeout. A table per lesson closes the run, whatever the
-learner's code did.
+error, or a timeout. A file that cannot be loaded (a syntax error, .py and
+.ipynb in conflict) is explained once, at the first exercise; the others say
+"see above". A table per lesson closes the run, whatever the learner's code
+did (with --tb=no, as `course status` runs it, the reason a lesson cannot
+load stands under its table instead).
 """
 
 import sys
@@ -27,7 +31,7 @@ import torch
 from course import lessons as registry
 from course.grading import sandbox
 from course.grading.integrity import Guard, TamperError
-from course.grading.judge import RemoteLesson
+from course.grading.judge import ProbeLoadError, RemoteLesson
 from course.grading.verdict import describe, display, learner_text
 from course.loader import LoadError, pick_source
 
@@ -49,10 +53,35 @@ def pytest_addoption(parser):
     group = parser.getgroup("course")
     group.addoption("--lessons", default=None, metavar="DIR",
                     help="folder laid out like lessons/ to grade (default: $COURSE_LESSONS or lessons/)")
+    group.addoption("--exercise", action="append", default=[], metavar="NAME",
+                    help="run exactly this exercise (repeat for more); -k matches parts of names")
     group.addoption("--check-timeout", type=float, default=30.0, metavar="SECONDS",
                     help="time limit of one check, so an infinite loop fails alone (default 30)")
     group.addoption("--memory-limit", type=float, default=sandbox.DEFAULT_MEMORY_GB, metavar="GB",
                     help="memory the learner's code may allocate (default $COURSE_MEMORY_LIMIT_GB or 4)")
+
+
+def pytest_configure(config):
+    # The table per lesson closes the run; pytest's short summary would repeat each message once more.
+    if config.option.reportchars in ("fE", "fEw"):
+        config.option.reportchars = "N"
+
+
+def _exercise(item):
+    return item.name.removeprefix("test_").split("[")[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    wanted = set(config.getoption("--exercise"))
+    if not wanted:
+        return
+    unknown = wanted - {_exercise(item) for item in items}
+    if unknown:
+        raise pytest.UsageError(f"no exercise named {', '.join(sorted(unknown))} here; the exercises are "
+                                f"{', '.join(dict.fromkeys(_exercise(item) for item in items))}")
+    keep = [item for item in items if _exercise(item) in wanted]
+    config.hook.pytest_deselected(items=[item for item in items if _exercise(item) not in wanted])
+    items[:] = keep
 
 
 def _lessons_root(config):
@@ -124,6 +153,23 @@ def pytest_sessionfinish(session):
 
 
 _outcomes = {}
+_unloadable = {}  # lesson -> (first exercise that reported it, the reason in one line)
+
+
+def _one_line(message, limit=160):
+    """The reason under a lesson's table (and in `course status`): file, line, first words."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    text = " | ".join(lines[:2])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _relative(message, learner):
+    # The judge knows the file by its absolute path; the learner reads it relative to where they are.
+    message = str(message)
+    if learner.path:
+        message = message.replace(learner.path, display(learner.path))
+    root = str(Path(registry.ROOT))
+    return message.replace(root + "/", "")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -133,18 +179,23 @@ def pytest_runtest_makereport(item, call):
     learner = getattr(item, "learner", None)
     if learner is None or report.when != "call":
         return
-    exercise = item.name.removeprefix("test_").split("[")[0]
+    exercise = _exercise(item)
     printed = learner.take_output()
     if printed:
         report.sections.append(("your code printed", "\n".join(f"  | {line}" for line in
                                                               learner_text(printed[-4000:]).splitlines())))
     status = "pass" if report.passed else "skipped" if report.skipped else "wrong"
     if report.failed and call.excinfo is not None:
-        described = describe(exercise, call.excinfo.value, item.config.getoption("--check-timeout"))
+        error = call.excinfo.value
+        described = describe(exercise, error, item.config.getoption("--check-timeout"))
         if described:
             status, report.longrepr = described
         else:
             status = "error"  # a problem of the checks themselves: pytest's full report stays
+        if isinstance(error, (LoadError, ProbeLoadError)):  # the whole file: one message per run
+            message = _relative(report.longrepr, learner)
+            first = _unloadable.setdefault(learner.info, (exercise, _one_line(message)))[0]
+            report.longrepr = message if first == exercise else f"{exercise}: cannot load, like {first} above"
     table = _outcomes.setdefault(learner.info, {})
     table[exercise] = status if table.get(exercise, "pass") == "pass" else table[exercise]
     _outcomes.setdefault("_paths", {})[learner.info] = display(learner.path) if learner.path else "(not loaded)"
@@ -161,3 +212,5 @@ def pytest_terminal_summary(terminalreporter):
             tr.write_line(f"  {exercise:<28} {status}")
         done = sum(s == "pass" for s in table.values())
         tr.write_line(f"  {done} of {len(table)} exercises pass")
+        if lesson in _unloadable and tr.config.option.tbstyle == "no":  # else it was explained above
+            tr.write_line(f"  cannot load: {_unloadable[lesson][1]}")

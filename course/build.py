@@ -56,6 +56,27 @@ def clear(nb):
     return nb
 
 
+def notebook_metadata():
+    """The metadata of a learner notebook: a Python 3 kernel, and jupytext's pairing with the .py
+    (so that a save in Jupyter writes both files; the .py keeps only nbgrader's cell metadata)."""
+    return {
+        "kernelspec": dict(KERNELSPEC),
+        "language_info": {"name": "python"},
+        "jupytext": {"formats": "ipynb,py:percent", "notebook_metadata_filter": "-all",
+                     "cell_metadata_filter": "nbgrader,-all"},
+    }
+
+
+def backup_path(target):
+    """A new, unused name for a backup of `target`: name.bak-YYYYmmdd-HHMMSS[-N]."""
+    stem = f"{target.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}"
+    backup, n = target.with_name(stem), 1
+    while backup.exists():
+        n += 1
+        backup = target.with_name(f"{stem}-{n}")
+    return backup
+
+
 def render(lesson, solutions_root):
     """The learner files of one lesson: {relative path: bytes}."""
     import jupytext
@@ -65,12 +86,7 @@ def render(lesson, solutions_root):
     py_text = jupytext.writes(nb, fmt="py:percent")
 
     ipynb = copy.deepcopy(nb)
-    ipynb.metadata = {
-        "kernelspec": dict(KERNELSPEC),
-        "language_info": {"name": "python"},
-        "jupytext": {"formats": "ipynb,py:percent", "notebook_metadata_filter": "-all",
-                     "cell_metadata_filter": "nbgrader,-all"},
-    }
+    ipynb.metadata = notebook_metadata()
     for i, cell in enumerate(ipynb.cells):
         cell["id"] = cell.metadata.get("nbgrader", {}).get("grade_id") or f"{lesson.name}-{i:03d}"
         if cell.cell_type == "code":
@@ -146,7 +162,7 @@ def build(lessons_root=None, solutions_root=None, check=False, force=False, log=
                 log(f"kept: lessons/{rel} has changes of its own (a learner's work?); "
                     f"rerun with --force to replace it (a backup is made first)")
                 continue
-            backup = target.with_name(f"{target.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+            backup = backup_path(target)
             shutil.copy2(target, backup)
             log(f"backed up lessons/{rel} -> {backup.name}")
         target.parent.mkdir(parents=True, exist_ok=True)

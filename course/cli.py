@@ -12,7 +12,7 @@ import argparse
 import shutil
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 from . import lessons as registry
 from .data import DataError
@@ -40,30 +40,39 @@ def run_checks(numbers, lessons_root, *extra, timeout=600):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def parse_summary(output):
-    """{lesson number: {exercise: status}} from the tables the checks print last."""
-    table, current = {}, None
+def parse_summary(output, reasons=None):
+    """{lesson number: {exercise: status}} from the tables the checks print last; `reasons`, a dict,
+    receives {lesson number: why it cannot load} from the line under a table."""
+    table, current, last = {}, None, None
     for line in output.splitlines():
         if line.startswith("-") and " lesson " in line:
-            current = table.setdefault(line.split(" lesson ")[1].split()[0], {})
+            last = line.split(" lesson ")[1].split()[0]
+            current = table.setdefault(last, {})
         elif current is not None and " exercises pass" in line:
-            current = None  # the table ends here; what follows is pytest's own summary
+            current = None  # the table ends here; at most a reason follows, then pytest's own summary
+        elif current is None and last is not None and line.startswith("  cannot load: "):
+            if reasons is not None:
+                reasons[last] = line.removeprefix("  cannot load: ")
+            last = None
         elif current is not None and line.startswith("  "):
             exercise, status = line.split(None, 1)
             current[exercise] = status.strip()
+        else:
+            last = None if current is None else last
     return table
 
 
-def lesson_status(lessons_root=None):
+def lesson_status(lessons_root=None, reasons=None):
     """Run every available lesson's checks once; {lesson number: {exercise: status}}."""
     root = lessons_root or registry.lessons_dir()
     numbers = [l.number for l in registry.available(root) if (registry.ROOT / "checks" / f"lesson{l.number}").is_dir()]
-    return parse_summary(run_checks(numbers, root)[1]) if numbers else {}
+    return parse_summary(run_checks(numbers, root, "--tb=no")[1], reasons) if numbers else {}
 
 
-def cmd_status(args):
+def cmd_status(args, table=None, reasons=None):
     root = registry.lessons_dir()
-    table = lesson_status(root)
+    reasons = {} if reasons is None else reasons
+    table = lesson_status(root, reasons) if table is None else table
     print(f"{'lesson':<14} {'done':>6}  next")
     for lesson in registry.all_lessons():
         results = table.get(lesson.number)
@@ -74,19 +83,39 @@ def cmd_status(args):
         done = sum(s == "pass" for s in results.values())
         todo = next(((e, s) for e, s in results.items() if s != "pass"), None)
         nxt = f"{todo[0]} ({todo[1]})" if todo else "all exercises pass"
+        if lesson.number in reasons:
+            nxt = f"cannot load: {reasons[lesson.number]}"
         print(f"{lesson.folder:<14} {done:>2}/{len(results):<3}  {nxt}")
     return 0
+
+
+def next_lesson(table):
+    """The first lesson with checks whose exercises do not all pass (None: all done)."""
+    for lesson in registry.all_lessons():
+        results = table.get(lesson.number)
+        if results and any(s != "pass" for s in results.values()):
+            return lesson
+    return None
 
 
 def cmd_start(args):
     print("LLM From Scratch: from a bigram model to a GPT and its BPE tokenizer.\n")
     cmd_data(argparse.Namespace(names="embedded", shakespeare=None))
     print()
-    cmd_status(args)
-    first = registry.all_lessons()[0]
-    print(f"\nBegin with lessons/{first.folder}/{first.name}.py (or its .ipynb): fill in each blank, then")
-    print(f"    pytest checks/lesson{first.number}              # what is done, what is wrong")
-    print(f"    python lessons/{first.folder}/{first.name}.py    # run the lesson once it passes")
+    reasons = {}
+    table = lesson_status(registry.lessons_dir(), reasons)
+    cmd_status(args, table, reasons)
+    lesson = next_lesson(table)
+    if lesson is None:
+        print("\nEvery lesson with checks passes. Well done.")
+        return 0
+    results = table[lesson.number]
+    verb = "Begin with" if not any(s == "pass" for s in results.values()) else "Go on with"
+    todo = next(e for e, s in results.items() if s != "pass")
+    print(f"\n{verb} lessons/{lesson.folder}/{lesson.name}.py (or its .ipynb in `jupyter lab`): "
+          f"next is {todo}. Then")
+    print(f"    pytest checks/lesson{lesson.number}              # what is done, what is wrong")
+    print(f"    python lessons/{lesson.folder}/{lesson.name}.py    # run the lesson once it passes")
     return 0
 
 
@@ -102,8 +131,20 @@ def cmd_build(args):
     return 0
 
 
+def display(path):
+    """`path` relative to where the learner is, when it is below; else in full."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def cmd_sync(args):
     import jupytext
+    from jupytext.combine import combine_inputs_with_outputs
+
+    from .build import backup_path, notebook_metadata
+    from .loader import LoadError, code_fingerprint, differing, remember_agreement
 
     lesson = registry.get(args.lesson)
     root = registry.lessons_dir()
@@ -112,13 +153,37 @@ def cmd_sync(args):
     if not src.exists():
         print(f"{src} does not exist", file=sys.stderr)
         return 1
+    nb = jupytext.read(src, fmt="py:percent" if src.suffix == ".py" else None)
+    if dst.suffix == ".ipynb":
+        try:  # keep the notebook's outputs of the cells that did not change
+            nb = combine_inputs_with_outputs(nb, jupytext.read(dst)) if dst.exists() else nb
+        except Exception:  # an unreadable notebook: its backup below keeps it
+            pass
+        for key, value in notebook_metadata().items():  # the pairing, so Jupyter keeps both in step
+            nb.metadata.setdefault(key, value)
     if dst.exists():
-        backup = dst.with_name(f"{dst.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            lost = differing(dst, src)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            lost = ["(unreadable)"]
+        backup = backup_path(dst)
         shutil.copy2(dst, backup)
-        print(f"backed up {dst.name} -> {backup.name}")
-    nb = jupytext.read(src)
+        if lost:
+            print(f"{dst.name} had code that is not in {src.name} (in {', '.join(lost)}): it is replaced, "
+                  f"and saved in {display(backup)}")
+        else:
+            print(f"{dst.name} had no code that {src.name} lacks; backed up anyway to {display(backup)}")
     jupytext.write(nb, dst, fmt="ipynb" if dst.suffix == ".ipynb" else "py:percent")
-    print(f"wrote {dst} from {src.name}")
+    try:
+        agreed = code_fingerprint(src) == code_fingerprint(dst)
+    except LoadError:
+        agreed = False
+    if agreed:
+        remember_agreement(lesson, root, code_fingerprint(src))
+        print(f"wrote {display(dst)} from {src.name}: the two agree again, and the checks grade what you edit next")
+    else:  # pragma: no cover - jupytext round trips py:percent exactly
+        print(f"wrote {display(dst)} from {src.name}, but their code still differs: please report this", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,8 +7,10 @@ module, and keeps the file's own line numbers in every traceback.
 
 A learner may work in `name.py` or in its paired `name.ipynb`. `pick_source`
 decides which one to grade: the one that was edited, judged against the
-generated original recorded in `lessons/MANIFEST.json`. When both were edited
-and disagree it refuses (SourceConflict) instead of guessing.
+state the two files last agreed on (the generated original recorded in
+`lessons/MANIFEST.json`, then whatever both held at a `course sync` or at any
+run that found them equal). When both changed and disagree it refuses
+(SourceConflict), naming the exercises that differ, instead of guessing.
 """
 
 import ast
@@ -35,20 +37,24 @@ class SourceConflict(LoadError):
 
 # ------------------------------------------------------------------ cells
 
+GRADE_ID = re.compile(r'"grade_id":\s*"([^"]*)"')
 
-def py_code_cells(text):
-    """Code cells of a py:percent script as (first line number, source)."""
-    cells, start, kind, lines = [], 1, "code", []
+
+def py_cells(text):
+    """All cells of a py:percent script as (kind, first line number, header, source); blank text
+    before the first `# %%` is no cell."""
+    cells, start, kind, header, lines = [], 1, "code", "", []
 
     def close():
-        if kind == "code":
-            cells.append((start, "\n".join(lines)))
+        if cells or kind != "code" or any(line.strip() for line in lines):
+            cells.append((kind, start, header, "\n".join(lines)))
 
     for number, line in enumerate(text.splitlines(), start=1):
         marker = CELL_MARKER.match(line)
         if marker:
             close()
-            kind = "markdown" if "[markdown]" in marker.group(1) or "[md]" in marker.group(1) else "code"
+            header = marker.group(1)
+            kind = "markdown" if "[markdown]" in header or "[md]" in header else "code"
             start, lines = number + 1, []
         else:
             lines.append(line)
@@ -56,24 +62,69 @@ def py_code_cells(text):
     return cells
 
 
+def py_code_cells(text):
+    """Code cells of a py:percent script as (first line number, source)."""
+    return [(start, src) for kind, start, _, src in py_cells(text) if kind == "code"]
+
+
 def ipynb_code_cells(text):
-    """Code cells of a notebook's JSON as (cell index, source)."""
+    """Code cells of a notebook's JSON as (cell number as Jupyter counts them: from 1, markdown
+    cells included, source)."""
     nb = json.loads(text)
     return [
         (i, c["source"] if isinstance(c["source"], str) else "".join(c["source"]))
-        for i, c in enumerate(nb.get("cells", []))
+        for i, c in enumerate(nb.get("cells", []), start=1)
         if c.get("cell_type") == "code"
     ]
 
 
+def _clean(src):
+    # What both formats agree on: no surrounding blank lines, no trailing blanks.
+    return "\n".join(line.rstrip() for line in src.strip("\n").splitlines())
+
+
 def _normal(cells):
-    # What both formats agree on: non-empty code, without trailing blanks.
-    out = []
-    for _, src in cells:
-        src = "\n".join(line.rstrip() for line in src.strip("\n").splitlines())
+    return [s for s in (_clean(src) for _, src in cells) if s]
+
+
+def _cell_name(grade_id, src, number):
+    """What a learner calls a cell: its exercise (nbgrader grade_id), else what it defines."""
+    if grade_id:
+        return grade_id
+    names = re.findall(r"^(?:def|class)\s+(\w+)", src, re.M)
+    return ", ".join(names) if names else f"cell {number}"
+
+
+def named_code(path, text=None):
+    """{name: code} of a lesson file's non-empty code cells (see `_cell_name`), for either format."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if text is None else text
+    found = {}
+    if path.suffix == ".ipynb":
+        cells = json.loads(text).get("cells", [])
+        items = [(((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id"),
+                  c["source"] if isinstance(c["source"], str) else "".join(c["source"]))
+                 for c in cells if c.get("cell_type") == "code"]
+    else:
+        items = [((GRADE_ID.search(header) or [None, None])[1], src)
+                 for kind, _, header, src in py_cells(text) if kind == "code"]
+    number = 0
+    for grade_id, src in items:
+        src = _clean(src)
         if src:
-            out.append(src)
-    return out
+            number += 1
+            name = _cell_name(grade_id, src, number)
+            while name in found:
+                name += "'"
+            found[name] = src
+    return found
+
+
+def differing(a, b, text_a=None, text_b=None):
+    """The names (exercises first) of the code cells in which two lesson files differ."""
+    ca, cb = named_code(a, text_a), named_code(b, text_b)
+    names = [n for n in dict.fromkeys([*ca, *cb]) if ca.get(n) != cb.get(n)]
+    return names
 
 
 def code_fingerprint(path, text=None):
@@ -82,7 +133,7 @@ def code_fingerprint(path, text=None):
     text = path.read_text(encoding="utf-8") if text is None else text
     try:
         cells = ipynb_code_cells(text) if path.suffix == ".ipynb" else py_code_cells(text)
-    except (ValueError, KeyError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise LoadError(f"{path}: cannot read this notebook ({e}); is it valid JSON?") from None
     return hashlib.sha256("\n\0\n".join(_normal(cells)).encode()).hexdigest()
 
@@ -104,8 +155,42 @@ def _pristine(lesson_root, rel):
     return None
 
 
-def pick_source(lesson, lesson_root):
-    """The file to grade for `lesson` under `lesson_root`: its .py or .ipynb."""
+def agreed_file(lesson, lesson_root):
+    """Where the code the .py and .ipynb last agreed on is recorded (a hidden file beside them)."""
+    return Path(lesson_root) / lesson.folder / f".{lesson.name}.agreed"
+
+
+def baseline(lesson, lesson_root):
+    """The fingerprint of the code both files last agreed on: recorded, else the generated original."""
+    try:
+        return agreed_file(lesson, lesson_root).read_text().split()[0]
+    except (OSError, IndexError):
+        return _pristine(lesson_root, f"{lesson.folder}/{lesson.name}.py")
+
+
+def remember_agreement(lesson, lesson_root, fingerprint):
+    """Record `fingerprint` as the state both files agree on; quietly skipped on a read-only copy."""
+    if fingerprint == baseline(lesson, lesson_root):
+        return
+    try:
+        agreed_file(lesson, lesson_root).write_text(
+            f"{fingerprint}\n# the code {lesson.name}.py and {lesson.name}.ipynb last agreed on "
+            f"(written by the course; deleting it is harmless)\n")
+    except OSError:
+        pass
+
+
+def _names(names, limit=6):
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def pick_source(lesson, lesson_root, remember=True):
+    """The file to grade for `lesson` under `lesson_root`: its .py or .ipynb.
+
+    The one that changed since the two last agreed (at build, at `course sync`, or whenever a run
+    found them equal, as after every save in Jupyter with jupytext's pairing). When both files agree,
+    that becomes the new baseline (`remember`), so one conflict never turns into a conflict per save."""
     py, nb = lesson.script(lesson_root), lesson.notebook(lesson_root)
     if not py.exists() and not nb.exists():
         raise LoadError(f"{py} not found (nor {nb.name}): is --lessons pointing at the right folder?")
@@ -115,17 +200,20 @@ def pick_source(lesson, lesson_root):
         return nb
     fp_py, fp_nb = code_fingerprint(py), code_fingerprint(nb)
     if fp_py == fp_nb:
+        if remember:
+            remember_agreement(lesson, lesson_root, fp_py)
         return py
-    original = _pristine(lesson_root, f"{lesson.folder}/{py.name}")
-    if fp_nb == original:
-        return py  # only the .py was edited
-    if fp_py == original:
-        return nb  # only the notebook was edited
+    agreed = baseline(lesson, lesson_root)
+    if fp_nb == agreed:
+        return py  # only the .py changed since they last agreed
+    if fp_py == agreed:
+        return nb  # only the notebook changed
+    names = differing(py, nb)
     raise SourceConflict(
-        f"{py.name} and {nb.name} in {py.parent} were both edited and now differ, so it is not "
-        f"clear which one to grade. Keep the one you want with\n"
+        f"{py.name} and {nb.name} differ in {_names(differing(py, nb)) or 'their code'}, and both changed since "
+        f"they last agreed, so it is not clear which one to grade ({py.parent}). Keep one with\n"
         f"    course sync {lesson.number} --keep py      (or --keep ipynb)\n"
-        f"which rewrites the other from it and backs the other up first."
+        f"which backs up the other and rewrites it from the one you keep."
     )
 
 
@@ -155,33 +243,43 @@ def _strip_magics(src):
     return "\n".join("" if re.match(r"\s*[%!]", line) else line for line in src.splitlines())
 
 
+def _where(path, cell, lineno):
+    if cell is None:
+        return f"{path}:{lineno}"
+    return f"{path}, cell {cell}, line {lineno}"
+
+
 def _syntax_message(path, e, cell=None):
-    where = f"{path}" + (f" (cell {cell})" if cell is not None else "") + f":{e.lineno}"
     line = (e.text or "").rstrip("\n")
-    return f"SyntaxError in {where}: {e.msg}\n    {line}"
+    return f"SyntaxError in {_where(path, cell, e.lineno)}: {e.msg}\n    {line.strip()}"
 
 
 def load(path, module_name=None, text=None, lenient=False):
     """Execute the definitions of a lesson .py or .ipynb (read from `path` unless `text` is given).
 
-    `lenient` (the nbgrader judge): a notebook cell with a syntax error is left out, so it costs only
-    what it defines, as when nbgrader runs the notebook cell by cell."""
+    A notebook cell is compiled under the name `path (cell N)`, N counted as Jupyter shows cells
+    (from 1, markdown included), and its source is put in `linecache`, so tracebacks of learner
+    code show the line itself. `lenient` (the nbgrader judge): a notebook cell with a syntax error
+    is left out, so it costs only what it defines, as when nbgrader runs the notebook cell by cell."""
     path = Path(path).resolve()
     text = path.read_text(encoding="utf-8") if text is None else text
     if path.suffix == ".ipynb":
         try:
-            chunks = [(f"{path} (cell {i})", i, 1, _strip_magics(src)) for i, src in ipynb_code_cells(text)]
-        except (ValueError, KeyError) as e:
+            chunks = [(f"{path} (cell {i})", i, _strip_magics(src)) for i, src in ipynb_code_cells(text)]
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise LoadError(f"{path}: cannot read this notebook ({e}); is it valid JSON?") from None
+        for filename, _, src in chunks:
+            lines = src.splitlines(keepends=True)
+            linecache.cache[filename] = (len(src), None, lines, filename)  # mtime None: never dropped
     else:
-        chunks = [(str(path), None, 1, text)]  # one chunk: exact line numbers
+        chunks = [(str(path), None, text)]  # one chunk: exact line numbers
     module_name = module_name or f"learner_{path.stem}"
     module = types.ModuleType(module_name)
     module.__file__ = str(path)
     sys.modules[module_name] = module  # dataclasses and pickling look it up
-    for filename, cell, _, src in chunks:
-        # Tracebacks and messages quote the learner's lines, notebook cells included.
-        linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    for filename, cell, src in chunks:
+        # The text graded is the text quoted, even where the probe cannot read the file itself.
+        linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
         try:
             tree = ast.parse(src, filename=filename)
         except SyntaxError as e:
@@ -193,6 +291,7 @@ def load(path, module_name=None, text=None, lenient=False):
             exec(compile(tree, filename, "exec"), module.__dict__)
         except Exception as e:
             frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
-            where = f"{filename}:{frames[-1].lineno}\n    {frames[-1].line}" if frames else filename
+            where = (f"{_where(path, cell, frames[-1].lineno)}\n    {(frames[-1].line or '').strip()}"
+                     if frames else str(path))
             raise LoadError(f"loading the definitions failed at {where}\n  {type(e).__name__}: {e}") from None
     return module

@@ -20,8 +20,14 @@ def progress(iterable, desc=None, total=None):
 
 
 def out_dir():
-    """Where lessons save figures: $COURSE_OUT, else ./out."""
-    path = Path(os.environ.get("COURSE_OUT", "out"))
+    """Where lessons save figures: $COURSE_OUT, else `out/` beside the lesson, from the shell
+    (`python lessons/01_bigram/bigram.py`: lessons/01_bigram/out) as from Jupyter (which runs a
+    notebook in its own folder)."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    in_ipython = "IPython" in sys.modules and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
+    here = Path(script).resolve().parent if script and str(script).endswith(".py") and not in_ipython else Path.cwd()
+    path = Path(os.environ.get("COURSE_OUT") or here / "out")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

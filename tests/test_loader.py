@@ -84,7 +84,8 @@ def test_conflict_stops_grading_with_the_fix(copy):
     code, out = run_checks(BIGRAM, copy)
     assert code == 1
     assert set(summary_table(out).values()) == {"cannot load"}, out
-    assert "were both edited" in out and "Traceback" not in out
+    assert "differ in build_vocab, and both changed" in out and "Traceback" not in out
+    assert out.count("course sync 01") == 1, "the conflict is explained once per run"
 
 
 def test_load_keeps_definitions_only():

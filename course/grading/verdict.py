@@ -33,8 +33,8 @@ def display(path):
 def where(frame):
     filename, lineno = frame[0], frame[1]
     if " (cell" in filename:
-        path, cell = filename.split(" (cell", 1)
-        return f"{display(path)} (cell{cell}:{lineno}"
+        path, cell = filename.split(" (cell", 1)  # a notebook cell, numbered as Jupyter shows it
+        return f"{display(path)}, cell {cell.strip(' )')}, line {lineno}"
     return f"{display(filename)}:{lineno}"
 
 

@@ -808,9 +808,11 @@ check.train_step(train_step)
 # ## Training
 #
 # The network of lesson 03 with 200 hidden units, batches of 32, learning
-# rate 0.1 and then 0.01 for the second half, 200,000 steps (about 13 minutes
-# on one core of the course's busy test machine; the fast mode of the tests
-# runs 1,000). Nothing below calls `backward()`. The published run of this
+# rate 0.1 and then 0.01 for the second half, 200,000 steps: about 4 minutes
+# on a free CPU core (238 s of CPU in the benchmark run; 12.6 minutes of wall
+# time when four other jobs shared the machine, `extras/benchmarks/lesson04.md`).
+# Fast mode (`COURSE_FAST=1`, as under the tests) runs 1,000 steps. Nothing
+# below calls `backward()`. The published run of this
 # network with autograd reaches train 2.07 / val 2.11 on the classic
 # names.txt; ours should land there too.
 

@@ -1,0 +1,77 @@
+"""A learner's first steps: the install, a bare `pytest`, `make start` twice, selecting one check."""
+
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from course import lessons as registry
+from tests.helpers import run_checks, summary_table
+
+ROOT = registry.ROOT
+
+
+def make(*args, **kwargs):
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def test_a_venv_made_by_an_old_python_is_rebuilt(tmp_path):
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    fake = venv / "bin" / "python"  # answers like a Python 3.9
+    fake.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Python 3.9.18"; exit 0; fi\nexit 1\n')
+    fake.chmod(0o755)
+    (venv / ".learner").touch()  # an install that looked complete
+    proc = make("-n", "start", f"VENV={venv}")
+    assert proc.returncode == 0, proc.stderr
+    assert "needs Python 3.11+: rebuilding it" in proc.stdout and f"rm -rf {venv}" in proc.stdout
+    assert "pip install -e '.'" in proc.stdout
+
+
+def test_without_a_usable_python_make_start_says_what_to_do(tmp_path):
+    proc = make("start", f"VENV={tmp_path / '.venv'}", "PYTHON=")
+    assert proc.returncode != 0
+    assert "No Python 3.11 or newer found. Install one, then: make PYTHON=/path/to/python3.11 start" in proc.stdout
+
+
+def test_pip_output_goes_to_a_log_not_to_the_learner():
+    # setuptools prints an "Editable installation" warning box on every `pip install -e .`.
+    proc = make("-n", "start", "VENV=/nonexistent/.venv")
+    install = [line for line in proc.stdout.splitlines() if "pip install -e" in line]
+    assert install and all("> /nonexistent/.venv/install.log 2>&1" in line for line in install)
+
+
+def test_bare_pytest_runs_the_learner_checks_and_make_test_the_suite():
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert options["testpaths"] == ["checks"]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    collected = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert collected and all(line.startswith("checks/lesson") for line in collected), proc.stdout[-2000:]
+    assert "pytest -ra tests" in make("-n", "test", "VENV=/nonexistent/.venv").stdout
+
+
+def test_exercise_selects_exactly_one_check():
+    code, out = run_checks(registry.get("01"), registry.solutions_dir(), "--exercise", "nll")
+    assert summary_table(out) == {"nll": "pass"}, out
+    code, out = run_checks(registry.get("01"), registry.solutions_dir(), "-k", "nll")
+    assert set(summary_table(out)) == {"nll", "neural_nll"}, "what -k does, and why --exercise exists"
+    code, out = run_checks(registry.get("01"), registry.solutions_dir(), "--exercise", "nl")
+    assert code != 0 and "no exercise named nl here; the exercises are build_vocab," in out
+
+
+@pytest.mark.slow
+def test_make_start_points_to_the_next_unfinished_lesson(tmp_path):
+    copy = tmp_path / "lessons"
+    shutil.copytree(ROOT / "lessons", copy)
+    bigram = registry.get("01")
+    shutil.copy(bigram.script(registry.solutions_dir()), bigram.script(copy))  # lesson 01 finished
+    env = {**__import__("os").environ, "COURSE_LESSONS": str(copy)}
+    proc = subprocess.run([sys.executable, "-m", "course", "start"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Begin with lessons/02_mlp/mlp.py" in proc.stdout, proc.stdout
