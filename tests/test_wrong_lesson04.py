@@ -85,3 +85,46 @@ def test_first_wrong_gradient_is_named():
 def test_shape_is_compared_before_values():
     with pytest.raises(CheckFailure, match=r"db2 +WRONG +shape \(1, 27\), expected \(27,\)"):
         check.backward_output_layer(WRONG["backward_output_layer"][2])
+
+
+# The gaps found from outside (issues 10 and 15), each with the message it must give.
+def _message(exercise, fn, *uses):
+    with pytest.raises(CheckFailure) as failure:
+        getattr(check, exercise)(fn, *uses)
+    return str(failure.value)
+
+
+def test_aliasing_slip_gets_its_own_hint():
+    message = _message("backward_softmax", WRONG["backward_softmax"][-1])  # softmax_aliased
+    assert "dnorm_logits holds the values of dlogits" in message, message
+    assert "d exp(x)/dx" not in message, message
+
+
+def test_fix_it_first_only_for_gradients_computed_from_it():
+    from tests.wrong.lesson04 import affine_sums_no_keepdim
+    message = _message("backward_bn_affine", affine_sums_no_keepdim)  # dbngain and dbnbias: independent
+    assert "first wrong: dbngain" in message and "fix it first" not in message, message
+    message = _message("backward_bn_stats", WRONG["backward_bn_stats"][0])  # dbndiff2 wrong, then dbndiff, ...
+    assert "fix it first: dbndiff, dhprebn are computed from it" in message, message
+
+
+def test_large_logits_need_the_max_subtracted():
+    from tests.wrong.lesson04 import ce_no_max
+    message = _message("cross_entropy_backward", ce_no_max)
+    assert "subtract each row's max" in message, message
+
+
+def test_loss_must_be_a_python_float():
+    from tests.wrong.lesson04 import step_tensor_loss
+    assert "expected the loss as a Python float, got Tensor" in _message("train_step", step_tensor_loss)
+
+
+def test_a_wrong_step_is_blamed_not_backward_all_or_train_step():
+    """Each exercise is judged alone: backward_all and train_step call the learner's step functions by name,
+    so their checks run those checks first and name the wrong one."""
+    module = solution_with("backward_bn_stats", WRONG["backward_bn_stats"][0])
+    message = _message("backward_all", module.backward_all, *(getattr(module, n) for n in check.STEPS))
+    assert "this uses your `backward_bn_stats`, which fails its own check: fix that first" in message, message
+    module = solution_with("batchnorm_backward", WRONG["batchnorm_backward"][0])
+    message = _message("train_step", module.train_step, *(getattr(module, n) for n in check.TRAIN_STEP_USES))
+    assert "this uses your `batchnorm_backward`, which fails its own check: fix that first" in message, message

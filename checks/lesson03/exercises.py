@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course.assertions import assert_close, assert_equal, assert_scalar, expect, fail
+from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail
 from course.grading.handles import LearnerError, Missing, exercise
 
 LN27 = math.log(27)
@@ -198,10 +198,13 @@ def _probe_deep_mlp(build_deep_mlp, args, X, Y):
     if not isinstance(layers, list):
         return facts
     layer_params = [list(layer.parameters()) for layer in layers]
-    facts.update(names=[type(layer).__name__ for layer in layers], layer_params=layer_params,
-                 leaf=[[_leaf(p) for p in ps] for ps in layer_params],
+    facts.update(names=[type(layer).__name__ for layer in layers],
+                 param_types=[[type(p).__name__ for p in ps] for ps in layer_params],
+                 gammas=[getattr(layer, "gamma", None) for layer in layers])
+    if not isinstance(C, torch.Tensor) or not all(isinstance(p, torch.Tensor) for ps in layer_params for p in ps):
+        return facts  # the check says what is not a tensor; nothing below could run
+    facts.update(layer_params=layer_params, leaf=[[_leaf(p) for p in ps] for ps in layer_params],
                  weights=[getattr(layer, "weight", None) for layer in layers],
-                 gammas=[getattr(layer, "gamma", None) for layer in layers],
                  eps=[getattr(layer, "eps", None) for layer in layers])
     x = C[X].view(len(X), -1)
     for layer in layers:
@@ -257,6 +260,8 @@ def init_mlp(init_mlp, seed=0):
     shapes = {"C": (V, E), "W1": (T * E, H), "b1": (H,), "W2": (H, V), "b2": (V,)}
     for name, shape in shapes.items():
         _leaf_param(what, params[name], name, leaf[name])
+        expect(params[name].dtype == torch.float32, what, f"{name} is {params[name].dtype}, expected torch.float32",
+               hint="torch.randn and torch.zeros give float32 by default: no .double() or dtype=")
         expect(tuple(params[name].shape) == shape, what,
                f"{name} has shape {tuple(params[name].shape)}, expected {shape}",
                hint="W1 maps the block_size * n_embd concatenated embeddings to n_hidden units")
@@ -291,6 +296,19 @@ def init_mlp(init_mlp, seed=0):
     c = init_mlp(V, T, E, H, _gen(seed + 3))
     expect(not torch.equal(a["W1"], c["W1"]), what, "different seeds gave the same W1",
            hint="draw with the generator you are given")
+
+    # The documented draw order (C, W1, b1, W2), so that a seed gives the lesson's numbers.
+    g = _gen(seed + 4)
+    ref = {"C": torch.randn(V, E, generator=g)}
+    ref["W1"] = torch.randn(T * E, H, generator=g) * (5 / 3) / math.sqrt(T * E)
+    ref["b1"] = torch.randn(H, generator=g) * 0.01
+    ref["W2"] = torch.randn(H, V, generator=g) * 0.01
+    got = init_mlp(V, T, E, H, _gen(seed + 4))
+    for name, expected in ref.items():
+        assert_close(f"{what}: {name}, against torch.randn draws in the documented order C, W1, b1, W2",
+                     got[name], expected, rtol=1e-5, atol=1e-6 * float(expected.abs().max()),
+                     hint="draw in the documented order (C, W1, b1, W2), each as "
+                          "torch.randn(shape, generator=generator) of the shape in the table, then scale")
 
 
 # --------------------------------------------------------------------- BatchNorm1d
@@ -518,9 +536,28 @@ def _deep_reference(C, names, layer_params, X, Y):
     return x.detach(), [p.grad for p in leaves]
 
 
+def _uses(what, dependencies):
+    """Each exercise is judged alone: where the learner's code calls another of their exercises by name,
+    run that exercise's own check first and, if it fails, blame it (CONTRIBUTING.md, "The checks")."""
+    for name, check, handle in dependencies:
+        if handle is None:
+            continue
+        try:
+            check(handle)
+        except (CheckFailure, LearnerError) as e:
+            if isinstance(e, Missing) or (isinstance(e, LearnerError) and e.is_a("NotImplementedError")):
+                raise  # still blank (or absent): "not attempted yet: it needs ...", as the harness says
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
+                 hint=f"`pytest checks/lesson03 -k {name}` says: {first[:200]}")
+
+
 @exercise
-def build_deep_mlp(build_deep_mlp, seed=0):
+def build_deep_mlp(build_deep_mlp, linear=None, batchnorm=None, seed=0):
+    """`linear` and `batchnorm`: the learner's Linear and BatchNorm1d, which their build_deep_mlp calls;
+    checked first (optional, so that a build_deep_mlp can be checked on its own)."""
     what = "build_deep_mlp(vocab_size, block_size, n_embd, n_hidden, n_layers, generator)"
+    _uses(what, [("Linear", Linear, linear), ("BatchNorm1d", BatchNorm1d, batchnorm)])
     V, T, E, H, L = 27, 3, 10, 100, 5
     g = _gen(seed + 1)
     X = torch.randint(0, V, (512, T), generator=g)
@@ -536,6 +573,14 @@ def build_deep_mlp(build_deep_mlp, seed=0):
     expected_names = ["Linear", "BatchNorm1d", "Tanh"] * L + ["Linear", "BatchNorm1d"]
     assert_equal(f"{what} layer types", names, expected_names,
                  hint="n_layers blocks of Linear(no bias), BatchNorm1d, Tanh, then Linear and BatchNorm1d")
+    gamma = f["gammas"][-1]
+    expect(_is_tensor(gamma), what, f"the gamma of the last BatchNorm1d should be a tensor, got {type(gamma).__name__}",
+           hint="scale the tensor in place, under torch.no_grad(): layers[-1].gamma *= 0.1 "
+                "(assigning a number replaces the trained parameter)")
+    for i, (name, types) in enumerate(zip(names, f["param_types"])):
+        bad = [t for t in types if t != "Tensor"]
+        expect(not bad, what, f"layer {i} ({name}).parameters() holds a {bad[0] if bad else ''}, expected tensors",
+               hint="every parameter is a tensor that SGD can update in place")
     params = [C] + [p for ps in f["layer_params"] for p in ps]
     leaves = [f["C_leaf"]] + [leaf for ls in f["leaf"] for leaf in ls]
     n_params = sum(p.numel() for p in params)
@@ -545,11 +590,14 @@ def build_deep_mlp(build_deep_mlp, seed=0):
            hint="no bias in a Linear followed by BatchNorm: the BatchNorm's beta does its job")
     for p, leaf in zip(params, leaves):
         _leaf_param(what, p, "every parameter (C included)", leaf)
-    hidden = [weight for weight, n in zip(f["weights"], names) if n == "Linear"][:-1]
+    *hidden, output = [weight for weight, n in zip(f["weights"], names) if n == "Linear"]
     for i, weight in enumerate(hidden):
         fan_in = weight.shape[0]
         _std_close(f"{what}: hidden Linear {i} weight", weight, (5 / 3) / math.sqrt(fan_in), 0.1,
                    hint="the Linear layers before a tanh use gain 5/3")
+    _std_close(f"{what}: output Linear weight", output, 1 / math.sqrt(output.shape[0]), 0.1,
+               hint="the output Linear (no tanh after it) uses gain 1: std = 1 / sqrt(n_hidden); "
+                    "the last BatchNorm would hide a larger scale in the logits, not in the weights")
     assert_close(f"{what}: gamma of the last BatchNorm1d", f["gammas"][-1], torch.full((V,), 0.1),
                  rtol=1e-6, atol=0, hint="scale the last gamma by 0.1 (under torch.no_grad()): a less confident start")
 
@@ -594,8 +642,15 @@ def build_deep_mlp(build_deep_mlp, seed=0):
 def saturation_fraction(saturation_fraction, seed=0):
     what = "saturation_fraction(t, threshold)"
     t = torch.tensor([-0.99, -0.5, 0.0, 0.5, 0.98, 0.999, 0.96, -0.975])
-    assert_scalar(f"{what} on {t.tolist()}", saturation_fraction(t), 0.5, atol=1e-7,
+    value = saturation_fraction(t)
+    expect(isinstance(value, float), what, f"should return a Python float, got {type(value).__name__}",
+           hint="end with .item(): the lesson prints and plots the number")
+    assert_scalar(f"{what} on {t.tolist()}", value, 0.5, atol=1e-7,
                   hint="count |t| > threshold: a tanh saturates at -1 as much as at +1")
+    t = torch.tensor([0.75, -0.75, 0.8, -0.1])  # 0.75 is exact in binary: no rounding decides
+    assert_scalar(f"{what} with threshold=0.75 on [0.75, -0.75, 0.8, -0.1] (two values exactly at the threshold)",
+                  saturation_fraction(t, 0.75), 0.25, atol=1e-7,
+                  hint="strictly greater, |t| > threshold: a value exactly at the threshold is not saturated")
     t = torch.tanh(3 * torch.randn(40, 30, generator=_gen(seed)))
     for threshold in (0.97, 0.5):
         expected = (t.abs() > threshold).double().mean().item()
@@ -614,6 +669,8 @@ def update_to_data_ratio(update_to_data_ratio, seed=0):
     for lr in (0.1, 0.01):
         expected = (lr * grad.double()).std().item() / param.double().std().item()
         value = update_to_data_ratio(param, grad, lr)
+        expect(isinstance(value, float), what, f"should return a Python float, got {type(value).__name__}",
+               hint="end with .item(): the lesson takes math.log10 of it at every step")
         hint = "std(lr * grad) / std(param): the spread of the update relative to the spread of the values"
         if isinstance(value, (int, float)) and abs(math.log10(expected) - value) < 1e-4:
             hint = "return the ratio itself; the plot takes log10"
@@ -659,23 +716,54 @@ def _net_spec(layers):
     return spec
 
 
-def _population_oracle(C, layers, X, batch_size):
-    """Mean and unbiased variance of each BatchNorm's input over all of X, the
-    network in training mode on consecutive batches."""
+def _population_oracle(C, layers, X, batch_size, starts=None, outputs=False):
+    """Mean and unbiased variance of each BatchNorm's input over all of X, the network in training mode on
+    consecutive batches (a last incomplete one dropped). `starts` (the batches' first rows) and `outputs`
+    (gather the layers' outputs) make the statistics of likely mistakes, for the hints."""
     layers = copy.deepcopy(layers)
     inputs = [[] for layer in layers if isinstance(layer, nn.BatchNorm1d)]
     with torch.no_grad():
         for layer in layers:
             layer.train()
-        for i in range(0, len(X) - batch_size + 1, batch_size):
+        for i in range(0, len(X) - batch_size + 1, batch_size) if starts is None else starts:
             Xb = X[i:i + batch_size]
             x, k = C[Xb].view(len(Xb), -1), 0
             for layer in layers:
+                y = layer(x)
                 if isinstance(layer, nn.BatchNorm1d):
-                    inputs[k].append(x.double())
+                    inputs[k].append((y if outputs else x).double())
                     k += 1
-                x = layer(x)
+                x = y
     return [(torch.cat(a).mean(0), torch.cat(a).var(0, unbiased=True)) for a in inputs]
+
+
+def _population_mistakes(C, layers, X, batch_size):
+    """hint -> the statistics a likely mistake gives."""
+    N = len(X)
+    full = list(range(0, N - batch_size + 1, batch_size))
+    mistakes = {"gather each BatchNorm layer's inputs (x just before layer(x)), not its outputs":
+                _population_oracle(C, layers, X, batch_size, outputs=True)}
+    if N % batch_size:
+        mistakes["drop the last, incomplete batch: range(0, len(X) - batch_size + 1, batch_size)"] = \
+            _population_oracle(C, layers, X, batch_size, starts=range(0, N, batch_size))
+    if len(full) > 1:
+        mistakes["use every complete batch: range(0, len(X) - batch_size + 1, batch_size) "
+                  "(the last complete batch is missing)"] = \
+            _population_oracle(C, layers, X, batch_size, starts=full[:-1])
+        mistakes["the mean over all batches of X, not over one batch"] = \
+            _population_oracle(C, layers, X, batch_size, starts=full[-1:])
+    return mistakes
+
+
+def _which_mistake(mistakes, k, name, got):
+    """The hint of the mistake whose statistic `name` (0: mean, 1: variance) of layer k is `got`."""
+    if not _is_tensor(got):
+        return None
+    for hint, stats in mistakes.items():
+        exp = stats[k][name]
+        if got.shape == exp.shape and torch.allclose(got.double(), exp, rtol=1e-4, atol=1e-5):
+            return hint
+    return None
 
 
 @exercise
@@ -683,10 +771,11 @@ def recompute_population_stats(recompute_population_stats, seed=0):
     what = "recompute_population_stats(C, layers, X, batch_size)"
     g = _gen(seed)
     V, T, E, H = 11, 3, 4, 12
-    for N, batch_size in ((96, 32), (120, 8)):
+    for N, batch_size in ((96, 32), (120, 8), (100, 32)):  # 100: a last batch of 4, to drop
         C, layers = _tiny_torch_net(g, V, T, E, H)
         X = torch.randint(0, V, (N, T), generator=g)
         expected = _population_oracle(C, layers, X, batch_size)
+        mistakes = _population_mistakes(C, layers, X, batch_size)
         weights = [p.detach().clone() for layer in layers for p in layer.parameters()]
         buffers = [bn.running_mean.dtype for bn in layers if isinstance(bn, nn.BatchNorm1d)]
         f = recompute_population_stats.run(_probe_population_stats, C, _net_spec(layers), X, batch_size)
@@ -695,9 +784,11 @@ def recompute_population_stats(recompute_population_stats, seed=0):
         for k, ((running_mean, running_var), (mean, var), dtype) in enumerate(zip(running, expected, buffers)):
             where = f"{what}: BatchNorm layer {k} (N={N}, batch_size={batch_size})"
             assert_close(f"{where} running_mean", running_mean, mean, rtol=1e-4, atol=1e-5,
-                         hint="the mean of the layer's input over all of X, the network in training mode, "
-                              "batch by batch" if k else "the mean over all examples of X, not of one batch")
-            hint = "the unbiased variance over all N inputs, not an average of the batch variances"
+                         hint=_which_mistake(mistakes, k, 0, running_mean)
+                         or ("the mean of the layer's input over all of X, the network in training mode, "
+                             "batch by batch" if k else "the mean over all examples of X, not of one batch"))
+            hint = _which_mistake(mistakes, k, 1, running_var) or \
+                "the unbiased variance over all the inputs, not an average of the batch variances"
             if _is_tensor(running_var) and running_var.shape == var.shape and torch.allclose(
                     running_var.double(), var * (N - 1) / N, rtol=1e-4):
                 hint = "store the unbiased variance (divide by N - 1), as running_var does"

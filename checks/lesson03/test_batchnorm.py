@@ -16,7 +16,7 @@ def test_Linear(lesson):
 
 
 def test_build_deep_mlp(lesson):
-    check.build_deep_mlp(lesson.build_deep_mlp)
+    check.build_deep_mlp(lesson.build_deep_mlp, lesson.Linear, lesson.BatchNorm1d)
 
 
 def test_saturation_fraction(lesson):

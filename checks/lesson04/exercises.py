@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from course.assertions import CheckFailure, expect, fail
-from course.grading.handles import LearnerError, exercise
+from course.grading.handles import LearnerError, Missing, exercise
 
 RTOL = 1e-3  # per element, relative to the true value
 ATOL = 5e-5  # per element, relative to the gradient's scale
@@ -57,6 +57,24 @@ EXERCISES = {
     "backward_first_layer": (["emb", "embcat", "W1", "dhprebn"], ["embcat", "W1", "b1", "emb"]),
     "backward_embedding": (["C", "Xb", "demb"], ["C"]),
 }
+
+# Where each tensor is used in the forward pass: its gradient is computed from theirs.
+USED_BY = {"C": ["emb"], "emb": ["embcat"], "embcat": ["hprebn"], "W1": ["hprebn"], "b1": ["hprebn"],
+           "hprebn": ["bnmeani", "bndiff"], "bnmeani": ["bndiff"], "bndiff": ["bndiff2", "bnraw"],
+           "bndiff2": ["bnvar"], "bnvar": ["bnvar_inv"], "bnvar_inv": ["bnraw"], "bnraw": ["hpreact"],
+           "bngain": ["hpreact"], "bnbias": ["hpreact"], "hpreact": ["h"], "h": ["logits"], "W2": ["logits"],
+           "b2": ["logits"], "logits": ["logit_maxes", "norm_logits"], "logit_maxes": ["norm_logits"],
+           "norm_logits": ["counts"], "counts": ["counts_sum", "probs"], "counts_sum": ["counts_sum_inv"],
+           "counts_sum_inv": ["probs"], "probs": ["logprobs"], "logprobs": []}
+
+
+def computed_from(name):
+    """Every gradient that d<name> is computed from (directly or not)."""
+    out = set()
+    for user in USED_BY[name]:
+        out |= {user} | computed_from(user)
+    return out
+
 
 # The two gradients that are about zero in the standard set-up are measured
 # against the scale of the gradient they are summed from.
@@ -238,8 +256,9 @@ def _compare(label, got, expected, scale):
     return label, not bool(bad.any()), text, worst, worst / scale
 
 
-def report(rows, title, hint=None):
-    """Raise CheckFailure listing every row and naming the first wrong one."""
+def report(rows, title, hint=None, got=None, true=None):
+    """Raise CheckFailure listing every row and naming the first wrong one (and, of the wrong ones after
+    it, those computed from it). With the learner's gradients `got` and the true ones, spot aliasing."""
     wrong = [r for r in rows if not r[1]]
     if not wrong:
         return
@@ -248,9 +267,26 @@ def report(rows, title, hint=None):
     lines += [f"  {label:<{width}}  {'ok' if ok else 'WRONG':<5}  {text}" for label, ok, text in rows]
     first = wrong[0][0]
     if len(rows) > 1:
-        lines.append(f"  first wrong: {first}" + (" (fix it first: the gradients after it may be computed from it)"
-                                                   if len(wrong) > 1 else ""))
-    raise CheckFailure("\n".join(lines) + f"\n  hint: {hint or HINTS[first[1:]]}")
+        after = [r[0] for r in wrong[1:] if r[0][1:] in GRADIENTS and first[1:] in computed_from(r[0][1:])]
+        lines.append(f"  first wrong: {first}" + (f" (fix it first: {', '.join(after)} "
+                                                   f"{'is' if len(after) == 1 else 'are'} computed from it)"
+                                                   if after else ""))
+    hint = hint or _aliasing_hint(first[1:], got, true) or HINTS[first[1:]]
+    raise CheckFailure("\n".join(lines) + f"\n  hint: {hint}")
+
+
+def _aliasing_hint(name, got, true):
+    """A hint when the wrong d<name> holds the very values of another returned gradient that should differ:
+    `dother = dname` then an in-place `dother += ...` changes both (one tensor, two names)."""
+    if not got or not isinstance(got.get(name), torch.Tensor):
+        return None
+    for other, t in got.items():
+        if (other != name and isinstance(t, torch.Tensor) and t.shape == got[name].shape
+                and torch.equal(t, got[name]) and not torch.allclose(true[other], true[name])):
+            return (f"d{name} holds the values of d{other}: after `d{other} = d{name}`, an in-place `+=` on one "
+                    f"changes both (they are one tensor). Start from a copy (d{name}.clone()) or write "
+                    f"d{other} = d{name} + ...")
+    return None
 
 
 def rows_for(names, got, true):
@@ -300,7 +336,7 @@ def _check_steps(exercise, fn, setups, seed):
     for setup in setups:
         inputs, true = make_case(setup, seed)
         what, got = _call(exercise, fn, inputs)
-        report(rows_for(EXERCISES[exercise][1], got, true), f"{what} on {SETUPS[setup]}:")
+        report(rows_for(EXERCISES[exercise][1], got, true), f"{what} on {SETUPS[setup]}:", got=got, true=true)
 
 
 @exercise
@@ -344,9 +380,33 @@ INTERMEDIATES = ["emb", "embcat", "hprebn", "bnmeani", "bndiff", "bndiff2", "bnv
                  "counts_sum_inv", "probs", "logprobs", "loss"]
 
 
+def _uses(what, dependencies, seed):
+    """Each exercise is judged alone: where the learner's code calls another of their exercises by name,
+    run that exercise's own check first and, if it fails, blame it (CONTRIBUTING.md, "The checks")."""
+    for name, handle in dependencies:
+        if handle is None:
+            continue
+        try:
+            globals()[name](handle, seed=seed)
+        except (CheckFailure, LearnerError) as e:
+            if isinstance(e, Missing) or (isinstance(e, LearnerError) and e.is_a("NotImplementedError")):
+                raise  # still blank (or absent): "not attempted yet: it needs ...", as the harness says
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
+                 hint=f"`pytest checks/lesson04 -k {name}` says: {first[:200]}")
+
+
+STEPS = ["backward_loss", "backward_softmax", "backward_output_layer", "backward_bn_affine", "backward_bn_stats",
+         "backward_first_layer", "backward_embedding"]
+TRAIN_STEP_USES = ["cross_entropy_backward", "backward_output_layer", "batchnorm_backward", "backward_first_layer",
+                   "backward_embedding"]
+
+
 @exercise
-def backward_all(backward_all, seed=0):
-    """All 26 gradients from the learner's chain, in order, on two batches."""
+def backward_all(backward_all, *steps, seed=0):
+    """All 26 gradients from the learner's chain, in order, on two batches. `steps`: the learner's seven
+    step functions (STEPS), which their backward_all calls; each is checked first (optional)."""
+    _uses("backward_all(params, cache, Xb, Yb)", zip(STEPS, steps), seed)
     for setup in ("square", "standard"):
         inputs, true = make_case(setup, seed)
         params = {k: inputs[k].clone() for k in PARAMS}
@@ -358,7 +418,8 @@ def backward_all(backward_all, seed=0):
         missing = [k for k in GRADIENTS if k not in grads]
         expect(not missing, what, f"the dict has no key {missing[0]!r}" if missing else "",
                hint=f"keys are the 26 names without 'd': {', '.join(GRADIENTS[:4])}, ..., C")
-        report(rows_for(GRADIENTS, grads, true), f"{what} on {SETUPS[setup]}, every gradient in order:")
+        report(rows_for(GRADIENTS, grads, true), f"{what} on {SETUPS[setup]}, every gradient in order:",
+               got=grads, true=true)
 
 
 # ------------------------------------------------------------------ the fused backwards
@@ -367,15 +428,21 @@ def backward_all(backward_all, seed=0):
 @exercise
 def cross_entropy_backward(cross_entropy_backward, seed=0):
     g = torch.Generator().manual_seed(2000 + seed)
-    for n, V, spread in [(32, 27, 1.0), (27, 27, 3.0), (5, 27, 1.0), (64, 27, 8.0), (1, 27, 2.0)]:
-        logits = (torch.randn(n, V, generator=g, dtype=torch.float64) * spread).requires_grad_()
+    # the last: logits near 100 and spread 30, where exp overflows float32 unless the row max is subtracted
+    for n, V, spread, shift in [(32, 27, 1.0, 0.0), (27, 27, 3.0, 0.0), (5, 27, 1.0, 0.0), (64, 27, 8.0, 0.0),
+                                (1, 27, 2.0, 0.0), (16, 27, 30.0, 100.0)]:
+        logits = (shift + torch.randn(n, V, generator=g, dtype=torch.float64) * spread).requires_grad_()
         Yb = torch.randint(0, V, (n,), generator=g)
         F.cross_entropy(logits, Yb).backward()
-        what = f"cross_entropy_backward(logits, Yb) with logits of shape ({n}, {V})"
+        what = f"cross_entropy_backward(logits, Yb) with logits of shape ({n}, {V})" + (
+            f", values about {shift:g} +- {spread:g}" if shift else "")
         got = cross_entropy_backward(logits.detach().float().clone(), Yb.clone())
-        report([compare("logits", got, logits.grad)], f"{what}, compared with autograd of F.cross_entropy:",
-               hint="dlogits = (softmax(logits) - onehot(Yb)) / n: softmax over dim 1, minus 1 at each row's "
-                    "target, divided by the batch size n")
+        hint = ("dlogits = (softmax(logits) - onehot(Yb)) / n: softmax over dim 1, minus 1 at each row's target, "
+                "divided by the batch size n")
+        if shift and isinstance(got, torch.Tensor) and not torch.isfinite(got).all():
+            hint = ("exp of large logits overflows: subtract each row's max before exp (softmax is unchanged by it), "
+                    "or use F.softmax")
+        report([compare("logits", got, logits.grad)], f"{what}, compared with autograd of F.cross_entropy:", hint=hint)
 
 
 def _batchnorm(hprebn, bngain, bnbias, eps):
@@ -419,8 +486,10 @@ def _probe_train_steps(train_step, params, batches, lr):
 
 
 @exercise
-def train_step(train_step, seed=0, steps=5, lr=0.07):
-    """K steps of the learner's train_step against autograd's SGD, step by step."""
+def train_step(train_step, *uses, seed=0, steps=5, lr=0.07):
+    """K steps of the learner's train_step against autograd's SGD, step by step. `uses`: the learner's
+    functions of TRAIN_STEP_USES, which their train_step calls; each is checked first (optional)."""
+    _uses("train_step(params, Xb, Yb, lr)", zip(TRAIN_STEP_USES, uses), seed)
     sizes = SIZES["standard"]
     g = torch.Generator().manual_seed(4000 + seed)
     n, T, V = sizes["n"], sizes["T"], sizes["V"]
@@ -446,9 +515,8 @@ def train_step(train_step, seed=0, steps=5, lr=0.07):
         with torch.no_grad():
             for p in ref.values():
                 p -= lr * p.grad
-        if isinstance(got_loss, torch.Tensor) and got_loss.numel() == 1:
-            got_loss = got_loss.item()
-        expect(isinstance(got_loss, float), what, f"expected the loss as a float, got {type(got_loss).__name__}",
+        expect(isinstance(got_loss, float), what,
+               f"expected the loss as a Python float, got {type(got_loss).__name__}",
                hint="return loss.item(), the loss before the update")
         expect(abs(got_loss - loss.item()) <= 1e-4 * abs(loss.item()), what,
                f"step {step}: returned loss {got_loss:.6g}, autograd's forward gives {loss.item():.6g}",

@@ -32,7 +32,7 @@ def test_backward_embedding(lesson):
 
 
 def test_backward_all(lesson):
-    check.backward_all(lesson.backward_all)
+    check.backward_all(lesson.backward_all, *(getattr(lesson, name) for name in check.STEPS))
 
 
 def test_cross_entropy_backward(lesson):
@@ -44,4 +44,4 @@ def test_batchnorm_backward(lesson):
 
 
 def test_train_step(lesson):
-    check.train_step(lesson.train_step)
+    check.train_step(lesson.train_step, *(getattr(lesson, name) for name in check.TRAIN_STEP_USES))

@@ -631,7 +631,8 @@ def backward_all(params, cache, Xb, Yb):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_backward_all", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-check.backward_all(backward_all)
+check.backward_all(backward_all, backward_loss, backward_softmax, backward_output_layer, backward_bn_affine,
+                   backward_bn_stats, backward_first_layer, backward_embedding)
 
 # %% [markdown]
 # On our batch, your 26 gradients next to autograd's, in backprop order. The
@@ -802,7 +803,8 @@ def train_step(params, Xb, Yb, lr):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.train_step(train_step)
+check.train_step(train_step, cross_entropy_backward, backward_output_layer, batchnorm_backward,
+                 backward_first_layer, backward_embedding)
 
 # %% [markdown]
 # ## Training

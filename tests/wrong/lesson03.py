@@ -111,6 +111,20 @@ def init_global_rng(V, T, E, H, g):
     return _init(V, T, E, H, None, (5 / 3) / math.sqrt(T * E))
 
 
+def init_wrong_order(V, T, E, H, g):
+    """Right distributions, drawn in another order than the documented C, W1, b1, W2."""
+    def normal(*shape, std):
+        return torch.empty(*shape).normal_(0.0, std, generator=g).requires_grad_()
+
+    return {"W2": normal(H, V, std=0.01), "W1": normal(T * E, H, std=(5 / 3) / math.sqrt(T * E)),
+            "C": normal(V, E, std=1.0), "b1": normal(H, std=0.01), "b2": torch.zeros(V, requires_grad=True)}
+
+
+def init_float64(V, T, E, H, g):
+    """Right draws, but float64 parameters (the docstring promises float32)."""
+    return {k: t.detach().double().requires_grad_() for k, t in _init(V, T, E, H, g, (5 / 3) / math.sqrt(T * E)).items()}
+
+
 def init_not_leaf(V, T, E, H, g):
     """requires_grad set before scaling: W1 is the result of an operation, not a leaf."""
     p = _init(V, T, E, H, g, 1.0)
@@ -334,6 +348,34 @@ def deep_c_frozen(V, T, E, H, L, g):
     return C.detach(), layers
 
 
+def deep_output_gain(V, T, E, H, L, g):
+    """The output Linear with gain 5/3 too: the last BatchNorm hides the scale of the logits."""
+    C, layers = _deep(V, T, E, H, L, g)
+    with torch.no_grad():
+        layers[-2].weight *= 5 / 3
+    return C, layers
+
+
+def deep_gamma_float(V, T, E, H, L, g):
+    """`layers[-1].gamma = 0.1`: a float where a tensor parameter is expected."""
+    C, layers = _deep(V, T, E, H, L, g, last_gamma=1.0)
+    layers[-1].gamma = 0.1
+    return C, layers
+
+
+def deep_from_wrong_linear(V, T, E, H, L, g):
+    """A right build_deep_mlp whose Linear (linear_no_sqrt, above) is wrong: the check must blame Linear."""
+    C = torch.randn(V, E, generator=g).requires_grad_()
+    layers, fan_in = [], T * E
+    for _ in range(L):
+        layers += [linear_no_sqrt(fan_in, H, bias=False, gain=5 / 3, generator=g), BatchNorm1d(H), Tanh()]
+        fan_in = H
+    layers += [linear_no_sqrt(fan_in, V, bias=False, generator=g), BatchNorm1d(V)]
+    with torch.no_grad():
+        layers[-1].gamma *= 0.1
+    return C, layers
+
+
 def deep_shared_linear(V, T, E, H, L, g):
     """The third hidden Linear is the second one again: the list has the right types and sizes, but two
     layers share one weight (its gradient is the sum of both uses)."""
@@ -357,6 +399,16 @@ def saturation_fixed_threshold(t, threshold=0.97):
     return (t.abs() > 0.97).float().mean().item()
 
 
+def saturation_at_threshold(t, threshold=0.97):
+    """`>=` where the spec says `>`."""
+    return (t.abs() >= threshold).float().mean().item()
+
+
+def saturation_tensor(t, threshold=0.97):
+    """Right value, but a 0-d tensor where the docstring promises a float."""
+    return (t.abs() > threshold).float().mean()
+
+
 def saturation_per_column(t, threshold=0.97):
     """The fraction of units saturated on every example (dead units), not of entries."""
     t = t.view(len(t), -1) if t.dim() > 1 else t.view(-1, 1)
@@ -377,6 +429,11 @@ def ratio_inverted(param, grad, lr):
 
 def ratio_log10(param, grad, lr):
     return ((lr * grad).std() / param.std()).log10().item()
+
+
+def ratio_tensor(param, grad, lr):
+    """Right value, but a 0-d tensor where the docstring promises a float."""
+    return (lr * grad).std() / param.std()
 
 
 def ratio_norm(param, grad, lr):
@@ -472,6 +529,45 @@ def pop_with_grad(C, layers, X, batch_size=32):
     _set(layers, [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X, batch_size)])
 
 
+def pop_keeps_incomplete_batch(C, layers, X, batch_size=32):
+    """Runs the last, incomplete batch too (the spec says drop it)."""
+    with torch.no_grad():
+        for layer in layers:
+            layer.training = True
+        inputs = None
+        for i in range(0, len(X), batch_size):
+            Xb = X[i:i + batch_size]
+            x, mine = C[Xb].view(len(Xb), -1), []
+            for layer in layers:
+                if hasattr(layer, "running_mean"):
+                    mine.append(x.double())
+                x = layer(x)
+            inputs = [[a] for a in mine] if inputs is None else [a + [m] for a, m in zip(inputs, mine)]
+        _set(layers, [(torch.cat(a).mean(0), torch.cat(a).var(0, unbiased=True)) for a in inputs])
+
+
+def pop_drops_last_full_batch(C, layers, X, batch_size=32):
+    """Off by one: range(0, len(X) - batch_size, batch_size) drops the last complete batch."""
+    with torch.no_grad():
+        _set(layers, [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X[:-batch_size], batch_size)])
+
+
+def pop_gathers_outputs(C, layers, X, batch_size=32):
+    """Gathers each BatchNorm layer's outputs instead of its inputs."""
+    with torch.no_grad():
+        for layer in layers:
+            layer.training = True
+        outs = None
+        for i in range(0, len(X) - batch_size + 1, batch_size):
+            x, mine = C[X[i:i + batch_size]].view(batch_size, -1), []
+            for layer in layers:
+                x = layer(x)
+                if hasattr(layer, "running_mean"):
+                    mine.append(x.double())
+            outs = [[a] for a in mine] if outs is None else [a + [m] for a, m in zip(outs, mine)]
+        _set(layers, [(torch.cat(a).mean(0), torch.cat(a).var(0, unbiased=True)) for a in outs])
+
+
 def pop_left_in_training(C, layers, X, batch_size=32):
     with torch.no_grad():
         _set(layers, [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X, batch_size)],
@@ -480,7 +576,7 @@ def pop_left_in_training(C, layers, X, batch_size=32):
 
 WRONG = {
     "init_mlp": [init_naive, init_no_gain, init_fan_out, init_no_sqrt, init_big_w2, init_zero_w1, init_uniform,
-                 init_global_rng, init_not_leaf],
+                 init_global_rng, init_not_leaf, init_wrong_order, init_float64],
     "BatchNorm1d": [bn_unbiased_normalise, bn_wrong_dim, bn_updates_in_eval, bn_momentum_reversed,
                     bn_biased_running_var, bn_eps_outside_sqrt, bn_eval_uses_batch, bn_no_error_batch_of_one,
                     bn_graph_in_running_stats, bn_detached_stats, bn_running_stats_as_parameters, bn_gamma_no_grad,
@@ -488,23 +584,26 @@ WRONG = {
     "Linear": [linear_fan_out, linear_no_sqrt, linear_ignores_gain, linear_transposed, linear_always_bias,
                linear_global_rng, linear_bias_no_grad, linear_detached_bias],
     "build_deep_mlp": [deep_with_bias, deep_no_last_gamma, deep_gain_one, deep_no_final_bn, deep_one_layer_short,
-                       deep_c_frozen, deep_shared_linear],
-    "saturation_fraction": [saturation_no_abs, saturation_count, saturation_fixed_threshold, saturation_per_column],
-    "update_to_data_ratio": [ratio_mean_abs, ratio_no_lr, ratio_inverted, ratio_log10, ratio_norm],
+                       deep_c_frozen, deep_shared_linear, deep_output_gain, deep_gamma_float],
+    "saturation_fraction": [saturation_no_abs, saturation_count, saturation_fixed_threshold, saturation_per_column,
+                            saturation_at_threshold, saturation_tensor],
+    "update_to_data_ratio": [ratio_mean_abs, ratio_no_lr, ratio_inverted, ratio_log10, ratio_norm, ratio_tensor],
     "recompute_population_stats": [pop_biased_var, pop_mean_of_batch_vars, pop_last_batch, pop_eval_mode_features,
-                                   pop_just_forward, pop_left_in_training, pop_float64_buffers, pop_with_grad],
+                                   pop_just_forward, pop_left_in_training, pop_float64_buffers, pop_with_grad,
+                                   pop_keeps_incomplete_batch, pop_drops_last_full_batch, pop_gathers_outputs],
 }
 
 # ------------------------------------------- correct alternatives (must pass)
 
 
 def init_normal_(V, T, E, H, g):
-    """Another correct init: Tensor.normal_ with the std, drawn in another order."""
+    """Another correct init: Tensor.normal_ with the std (the same draws as randn * std), keys in another order."""
     def normal(*shape, std):
         return torch.empty(*shape).normal_(0.0, std, generator=g).requires_grad_()
 
-    return {"W2": normal(H, V, std=0.01), "W1": normal(T * E, H, std=(5 / 3) / math.sqrt(T * E)),
-            "C": normal(V, E, std=1.0), "b1": normal(H, std=0.01), "b2": torch.zeros(V, requires_grad=True)}
+    C, W1 = normal(V, E, std=1.0), normal(T * E, H, std=(5 / 3) / math.sqrt(T * E))
+    b1, W2 = normal(H, std=0.01), normal(H, V, std=0.01)
+    return {"W2": W2, "b2": torch.zeros(V, requires_grad=True), "W1": W1, "b1": b1, "C": C}
 
 
 class bn_in_place(BatchNorm1d):
@@ -524,11 +623,11 @@ class bn_in_place(BatchNorm1d):
 
 
 def saturation_two_sided(t, threshold=0.97):
-    return ((t < -threshold) | (t > threshold)).sum() / t.numel()  # a 0-dim tensor is fine too
+    return (((t < -threshold) | (t > threshold)).sum() / t.numel()).item()
 
 
 def ratio_biased_std(param, grad, lr):
-    return (lr * grad).std(correction=0) / param.std(correction=0)
+    return float((lr * grad).std(correction=0) / param.std(correction=0))
 
 
 def pop_concatenated(C, layers, X, batch_size=32):
@@ -554,6 +653,10 @@ def deep_var_mean_layers(V, T, E, H, L, g):
                 bn.gamma.copy_(layer.gamma)
             layers[i] = bn
     return C, layers
+
+
+# build_deep_mlp calls the learner's Linear and BatchNorm1d: its check takes them too (and checks them first).
+DEPENDS = {"build_deep_mlp": (Linear, BatchNorm1d)}
 
 
 # Correct versions, the layers above included, must pass their checks (tests/test_wrong_lesson03.py).

@@ -179,6 +179,12 @@ def affine_bias_wrong_dim(bnraw, bngain, bndiff, dhpreact):
             (bndiff * dbnraw).sum(0, keepdim=True))
 
 
+def affine_sums_no_keepdim(bnraw, bngain, bndiff, dhpreact):
+    """dbngain and dbnbias both without keepdim: two independent mistakes (neither is computed from the other)."""
+    dbnraw = bngain * dhpreact
+    return (bnraw * dhpreact).sum(0), dhpreact.sum(0), dbnraw, (bndiff * dbnraw).sum(0, keepdim=True)
+
+
 def affine_bnraw_no_gain(bnraw, bngain, bndiff, dhpreact):
     """Forgets the gain: invisible if bngain were initialised to ones."""
     dbnraw = dhpreact
@@ -340,6 +346,12 @@ def ce_softmax_dim0(logits, Yb):
     return (F.softmax(logits, 0) - F.one_hot(Yb, logits.shape[1])) / logits.shape[0]
 
 
+def ce_no_max(logits, Yb):
+    """A softmax that does not subtract the row max: exp overflows for large logits."""
+    e = logits.exp()
+    return (e / e.sum(1, keepdim=True) - F.one_hot(Yb, logits.shape[1])) / logits.shape[0]
+
+
 def ce_log_softmax(logits, Yb):
     return (F.log_softmax(logits, 1) - F.one_hot(Yb, logits.shape[1])) / logits.shape[0]
 
@@ -428,6 +440,14 @@ def _grads(p, Xb, Yb):
     return g, loss.item()
 
 
+def step_tensor_loss(params, Xb, Yb, lr):
+    """Right update, but returns the loss as a 0-d tensor where the docstring promises a Python float."""
+    grads, loss = _grads(params, Xb, Yb)
+    for k, g in grads.items():
+        params[k] -= lr * g
+    return torch.tensor(loss)
+
+
 def step_ascent(params, Xb, Yb, lr):
     grads, loss = _grads(params, Xb, Yb)
     for k, g in grads.items():
@@ -500,18 +520,19 @@ WRONG = {
     "backward_output_layer": [output_transposed, output_dW2_transposed, output_b2_keepdim, output_b2_no_sum,
                               output_b2_wrong_dim, output_tanh_of_h],
     "backward_bn_affine": [affine_gain_no_keepdim, affine_gain_missing_sum, affine_bias_wrong_dim,
-                           affine_bnraw_no_gain, affine_var_inv_from_bnraw],
+                           affine_bnraw_no_gain, affine_var_inv_from_bnraw, affine_sums_no_keepdim],
     "backward_bn_stats": [stats_biased_variance, stats_var_sign, stats_bndiff_one_path, stats_mean_sign,
                           stats_mean_missing_1_over_n, stats_no_mean_branch, stats_no_eps, stats_dbndiff2_no_broadcast],
     "backward_first_layer": [first_b1_left_out, first_b1_none, first_b1_keepdim, first_W1_transposed,
                              first_embcat_transposed, first_emb_wrong_view],
     "backward_embedding": [embedding_fancy_index, embedding_assign, embedding_mean, embedding_misaligned],
     "backward_all": [all_prefixed_keys],
-    "cross_entropy_backward": [ce_missing_1_over_n, ce_wrong_sign, ce_no_softmax, ce_softmax_dim0, ce_log_softmax],
+    "cross_entropy_backward": [ce_missing_1_over_n, ce_wrong_sign, ce_no_softmax, ce_softmax_dim0, ce_log_softmax,
+                               ce_no_max],
     "batchnorm_backward": [bn_biased_variance, bn_biased_factor, bn_no_mean_term, bn_no_gain, bn_wrong_sign,
                            bn_no_eps, bn_keepdim_slip],
     "train_step": [step_ascent, step_skips_embedding, step_fixed_lr, step_loss_after, step_updates_too_early,
-                   step_autograd],
+                   step_autograd, step_tensor_loss],
 }
 
 # Mistakes that torch itself stops: a shape error raised inside the learner's
@@ -663,12 +684,12 @@ def step_replaces_tensors(params, Xb, Yb, lr):
     return loss
 
 
-def step_tensor_loss(params, Xb, Yb, lr):
-    """Returns the loss as a 0-d tensor; accepted."""
+def step_sub_(params, Xb, Yb, lr):
+    """Updates with Tensor.sub_ (a 0-d tensor loss is no longer accepted: the docstring says a Python float)."""
     grads, loss = _grads(params, Xb, Yb)
     for k, g in grads.items():
         params[k].sub_(lr * g)
-    return torch.tensor(loss)
+    return float(loss)
 
 
 RIGHT = {
@@ -682,5 +703,5 @@ RIGHT = {
                            embedding_scatter_add],
     "cross_entropy_backward": [ce_one_hot, ce_by_hand, ce_log_softmax_exp],
     "batchnorm_backward": [bn_no_keepdim, bn_means, bn_chain],
-    "train_step": [step_replaces_tensors, step_tensor_loss],
+    "train_step": [step_replaces_tensors, step_sub_],
 }
