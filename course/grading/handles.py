@@ -150,8 +150,12 @@ class Local(Handle):
         if fn is not None:
             fn = resolve_probe_function(*probe_function(fn))
         table = {}
-        sent = wire.loads(wire.dumps((_refs(args, table), _refs(kwargs, table)), refs=True),
-                          refs=lambda name: table[name])
+
+        def name_of(handle):  # a Local handle stands for its own target
+            table[str(len(table))] = handle.target
+            return str(len(table) - 1)
+
+        sent = wire.loads(wire.dumps(references((args, kwargs), name_of), refs=True), refs=lambda name: table[name])
         originals = generators_in((args, kwargs))
         try:
             result = wire.loads(wire.dumps(call(self.target, fn, *sent)))
@@ -162,17 +166,17 @@ class Local(Handle):
         return result
 
 
-def _refs(value, table):
-    """Local handles among arguments, swapped for references (kept in `table`) so the round trip holds."""
-    if isinstance(value, Local):
-        table[str(len(table))] = value.target
-        return wire.Reference(str(len(table) - 1))
+def references(value, name_of):
+    """`value` with every handle in it (in lists, tuples, dict values) replaced by a wire.Reference
+    named `name_of(handle)`: the learner's side swaps the reference for the definition."""
+    if isinstance(value, Handle):
+        return wire.Reference(name_of(value))
     if isinstance(value, list):
-        return [_refs(v, table) for v in value]
+        return [references(v, name_of) for v in value]
     if isinstance(value, tuple):
-        return tuple(_refs(v, table) for v in value)
+        return tuple(references(v, name_of) for v in value)
     if isinstance(value, dict):
-        return {k: _refs(v, table) for k, v in value.items()}
+        return {k: references(v, name_of) for k, v in value.items()}
     return value
 
 

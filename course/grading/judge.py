@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from . import sandbox, wire
-from .handles import Handle, LearnerError, Missing, generators_in, probe_function
+from .handles import Handle, LearnerError, Missing, generators_in, probe_function, references
 from .probe import LOAD_SECONDS, receive, send, serve
 
 GRACE = 2.0  # seconds past a check's limit before the probe is killed (it first raises in learner code)
@@ -155,16 +155,8 @@ class Remote(Handle):
         return self.lesson.call(self.name, fn, args, kwargs)
 
 
-def _as_references(value):
-    if isinstance(value, Remote):
-        return wire.Reference(value.name)
-    if isinstance(value, list):
-        return [_as_references(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_as_references(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _as_references(v) for k, v in value.items()}
-    return value
+def _name(handle):
+    return handle.name
 
 
 class RemoteLesson:
@@ -197,8 +189,8 @@ class RemoteLesson:
         if self.load_failure is not None:
             raise self.load_failure
         seconds = max(self.deadline - time.monotonic(), 0.05) if self.deadline else 30.0
-        request = {"name": name, "fn": list(probe_function(fn)) if fn else None,
-                   "args": _as_references(list(args)), "kwargs": _as_references(dict(kwargs)), "seconds": seconds}
+        request = {"name": name, "fn": list(probe_function(fn)) if fn else None, "seconds": seconds,
+                   "args": references(list(args), _name), "kwargs": references(dict(kwargs), _name)}
         payload = wire.dumps(request, refs=True)
         if self.probe is None:
             self.probe = ProbeProcess(self.path, self.text, self.module_name, self.memory_gb, self.lenient)
