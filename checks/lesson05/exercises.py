@@ -820,8 +820,8 @@ def _hierarchy_spec(g, V, E, H, factors):
     return spec
 
 
-def _probe_transfer(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh, spec,
-                    token_batches):
+def _spec_to_learner_layers(spec, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh):
+    """The learner's Sequential of the learner's layers, holding the spec's tensors (learner's side)."""
     layers = []
     for name, a in spec:
         if name == "Embedding":
@@ -844,6 +844,21 @@ def _probe_transfer(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive
         layers.append(layer)
     hierarchy = Sequential(layers)
     hierarchy.training = False
+    return hierarchy
+
+
+def _probe_transfer(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh, spec,
+                    token_batches):
+    try:
+        hierarchy = _spec_to_learner_layers(spec, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh)
+    except NotImplementedError:
+        try:  # a blank hierarchy_to_conv is what to report first, not the blank layer it would have received
+            hierarchy_to_conv(None)
+        except NotImplementedError:
+            raise
+        except Exception:  # noqa: BLE001 - it is written: report the blank layer
+            pass
+        raise
     stack = hierarchy_to_conv(hierarchy)
     out = {"is_sequential": isinstance(getattr(stack, "layers", None), list), "layers": _describe(stack),
            "hierarchy_after": _describe(hierarchy)}

@@ -332,7 +332,8 @@ check.Sequential(Sequential)
 def train(model, steps, batches, lr=0.1, lr_drop_at=0.75, seed=0, evaluate=None, every=None):
     """SGD on model.parameters(); lr drops tenfold after a fraction lr_drop_at of the steps.
 
-    Returns (losses per step, [(step, seconds of training so far, evaluate(model))]).
+    Targets equal to -100 are ignored (F.cross_entropy's default ignore_index).
+    Returns ([(seconds of training so far, loss) per step], [(step, seconds, evaluate(model))]).
     """
     gen = torch.Generator().manual_seed(seed)
     params = model.parameters()
@@ -350,7 +351,7 @@ def train(model, steps, batches, lr=0.1, lr_drop_at=0.75, seed=0, evaluate=None,
             for p in params:
                 p -= rate * p.grad
         seconds += time.perf_counter() - start
-        losses.append(loss.item())
+        losses.append((seconds, loss.item()))
         if evaluate is not None and ((step + 1) % every == 0 or step + 1 == steps):
             log.append((step + 1, seconds, evaluate(model)))
     return losses, log
@@ -500,7 +501,7 @@ moved = (hier.layers[3].running_mean - before).abs().max().item()
 hier.eval()
 with torch.no_grad():
     eval_mode_loss = F.cross_entropy(hier(Xva), Yva).item()
-    single = [F.cross_entropy(hier(Xva[i:i + 1]), Yva[i:i + 1]).item() for i in range(3)]
+    single = [round(F.cross_entropy(hier(Xva[i:i + 1]), Yva[i:i + 1]).item(), 4) for i in range(3)]
 hier.train()
 print(f"val in training mode {train_mode_loss:.4f}, in evaluation mode {eval_mode_loss:.4f}")
 print(f"the training-mode evaluation moved running_mean of the first BatchNorm by up to {moved:.4f}")
@@ -820,12 +821,12 @@ for name, log in (("flat MLP (22k)", flat_log), ("hierarchy (22k)", small_log), 
     ax1.plot([s for _, s, _ in log], [v for _, _, v in log], marker="o", label=name)
 for name, losses in (("hierarchy (77k)", hier_losses), ("conv stack (77k), all positions", conv_losses)):
     k = max(1, len(losses) // 100)
-    smooth = torch.tensor(losses[: len(losses) // k * k]).view(-1, k).mean(1)
-    ax2.plot(torch.arange(len(smooth)) * k, smooth, label=name)
+    smooth = torch.tensor(losses[: len(losses) // k * k]).view(-1, k, 2).mean(1)  # (seconds, loss) means
+    ax2.plot(smooth[:, 0], smooth[:, 1], label=name)
 ax1.set_xlabel("training time (s)")
 ax1.set_ylabel("validation loss (same examples)")
 ax1.legend()
-ax2.set_xlabel("step")
+ax2.set_xlabel("training time (s)")
 ax2.set_ylabel("training loss (batch mean, smoothed)")
 ax2.legend()
 fig.tight_layout()
