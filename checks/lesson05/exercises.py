@@ -279,8 +279,8 @@ def _bn_hint(out, x, eps, gamma, beta):
 
 def _running_hint(got_mean, got_var, ref, momentum, ndim, before_mean=None):
     if ndim == 3 and (got_mean.ndim != 1 or got_var.ndim != 1):
-        return ("the running statistics changed shape: on a (B, T, C) input reduce over dims (0, 1), "
-                "so that they stay (C,)")
+        return ("running_mean and running_var must stay of shape (C,): on a (B, T, C) input reduce over "
+                "dims (0, 1), without keepdim")
     if got_mean.shape != ref.running_mean.shape:
         return "running_mean and running_var have one entry per feature: shape (dim,)"
     if not torch.allclose(got_mean.double(), ref.running_mean.double(), rtol=1e-4, atol=1e-5):

@@ -378,6 +378,7 @@ def n_params(model):
 
 # %%
 STEPS = 300 if fast_mode() else 20_000
+EVALS = 2 if fast_mode() else 10  # validation losses per run, for the curves
 g = torch.Generator().manual_seed(2147483647)
 flat = Sequential([
     Embedding(V, 10, generator=g), FlattenConsecutive(BLOCK_SIZE),
@@ -388,7 +389,7 @@ with torch.no_grad():
     flat.layers[-1].weight *= 0.1  # small logits at the start: loss near ln V
 print(f"flat MLP, context {BLOCK_SIZE}: {n_params(flat):,} parameters; logits of shape {tuple(flat(Xtr[:4]).shape)}")
 evaluate = lambda m: split_loss(m, Xva, Yva)  # noqa: E731
-flat_losses, flat_log = train(flat, STEPS, example_batches(Xtr, Ytr), evaluate=evaluate, every=STEPS // 10)
+flat_losses, flat_log = train(flat, STEPS, example_batches(Xtr, Ytr), evaluate=evaluate, every=STEPS // EVALS)
 print(f"flat MLP after {STEPS} steps: val {flat_log[-1][2]:.4f}  ({flat_log[-1][1]:.1f} s)")
 
 # %% [markdown]
@@ -468,8 +469,8 @@ x = Xtr[:4]
 for layer in hier.layers:
     x = layer(x)
     print(f"{type(layer).__name__:>20}: {tuple(x.shape)}")
-small_losses, small_log = train(small, STEPS, example_batches(Xtr, Ytr), evaluate=evaluate, every=STEPS // 10)
-hier_losses, hier_log = train(hier, STEPS, example_batches(Xtr, Ytr), evaluate=evaluate, every=STEPS // 10)
+small_losses, small_log = train(small, STEPS, example_batches(Xtr, Ytr), evaluate=evaluate, every=STEPS // EVALS)
+hier_losses, hier_log = train(hier, STEPS, example_batches(Xtr, Ytr), evaluate=evaluate, every=STEPS // EVALS)
 for name, log in (("flat MLP", flat_log), ("small hierarchy", small_log), ("hierarchy", hier_log)):
     print(f"{name:>16}: val {log[-1][2]:.4f} after {STEPS} steps, {log[-1][1]:.1f} s of training")
 
@@ -703,8 +704,8 @@ check.hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecu
 # %% [markdown]
 # ### The equivalence, measured
 #
-# Convert the trained hierarchy, feed each validation name with seven start
-# tokens in front, and compare the logits with the hierarchy's at every
+# Convert the trained hierarchy, feed validation names (with their start
+# tokens) one at a time, and compare the logits with the hierarchy's at every
 # position, in evaluation mode (both use the same running statistics).
 
 # %%
@@ -721,7 +722,7 @@ conv = hierarchy_to_conv(hier).eval()
 hier.eval()
 worst, n_positions = 0.0, 0
 with torch.no_grad():
-    for seq in name_sequences(val_words[:500], stoi, BLOCK_SIZE):
+    for seq in name_sequences(val_words[:100 if fast_mode() else 500], stoi, BLOCK_SIZE):
         tokens = seq[:-1]  # the name with its leading '.', after block_size - 1 more
         logits_conv = conv(tokens[None])[0]  # (L + 1, V): a prediction at every position
         windows = tokens.unfold(0, BLOCK_SIZE, 1)  # the hierarchy's contexts, one per position
@@ -732,7 +733,7 @@ with torch.no_grad():
     print(f"val loss: hierarchy {F.cross_entropy(hier(Xva), Yva).item():.6f}, "
           f"stack {F.cross_entropy(full[:, 0], Yva).item():.6f}")
 hier.train()
-print(f"largest |logit difference| over {n_positions} positions of 500 validation names: {worst:.2e}")
+print(f"largest |logit difference| over {n_positions} positions of validation names: {worst:.2e}")
 
 # %% [markdown]
 # The same numbers up to float32 rounding: the two models are one function.
@@ -808,7 +809,7 @@ build_hierarchy(V, BLOCK_SIZE, 10, 68, generator=g)  # the draws of `small`, so 
 conv = hierarchy_to_conv(build_hierarchy(V, BLOCK_SIZE, 24, 128, generator=g))
 CONV_STEPS = STEPS // 8  # about as many predictions as the hierarchy's STEPS batches of 32 windows
 conv_losses, conv_log = train(conv, CONV_STEPS, name_batches(Xn, Yn, lengths, BLOCK_SIZE), evaluate=evaluate,
-                              every=CONV_STEPS // 10)
+                              every=CONV_STEPS // EVALS)
 print(f"stack, trained on all positions: val {conv_log[-1][2]:.4f} after {CONV_STEPS} steps of 32 names, "
       f"{conv_log[-1][1]:.1f} s of training")
 print(f"hierarchy, trained on windows:   val {hier_log[-1][2]:.4f} after {STEPS} steps of 32 windows, "
