@@ -135,6 +135,14 @@ def generators_in(value, found=None):
     return found
 
 
+def _source_file(target):
+    """The file a learner function or class was compiled from (its methods' file, for a class)."""
+    code = getattr(target, "__code__", None)
+    if code is None and isinstance(target, type):
+        code = next((v.__code__ for v in vars(target).values() if hasattr(v, "__code__")), None)
+    return code.co_filename if code is not None else None
+
+
 class Local(Handle):
     """A learner definition in this very process (a notebook's grading cell, the repository's tests).
 
@@ -160,7 +168,7 @@ class Local(Handle):
         try:
             result = wire.loads(wire.dumps(call(self.target, fn, *sent)))
         except Exception as e:  # the learner's error (their exception, or a value that cannot cross)
-            raise describe_exception(e, getattr(getattr(self.target, "__code__", None), "co_filename", None)) from e
+            raise describe_exception(e, _source_file(self.target)) from e
         for g, new in zip(originals, generators_in(sent)):
             g.set_state(new.get_state())
         return result
