@@ -41,6 +41,9 @@ def configs(lesson, vocab_size):
         "cpu": (G(vocab_size=vocab_size, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
                 T(max_iters=1650, batch_size=16, lr=2e-3, min_lr=2e-4, warmup_iters=100, eval_interval=330,
                   eval_iters=30)),
+        "cpu-fast": (G(vocab_size=vocab_size, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
+                     T(max_iters=1650, batch_size=16, lr=2e-3, min_lr=2e-4, warmup_iters=100, eval_interval=330,
+                       eval_iters=30)),
         "gpu": (G(vocab_size=vocab_size, block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
                 T(max_iters=5000, batch_size=64, lr=3e-4, min_lr=3e-5, warmup_iters=100, eval_interval=500,
                   eval_iters=200)),
@@ -50,7 +53,7 @@ def configs(lesson, vocab_size):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="embedded", help='"embedded" (default), "classic", a path or a URL')
-    ap.add_argument("--config", choices=["cpu", "gpu"], default="cpu")
+    ap.add_argument("--config", choices=["cpu", "cpu-fast", "gpu"], default="cpu")
     ap.add_argument("--iters", type=int, default=None, help="override the number of steps")
     ap.add_argument("--smoke", action="store_true", help="a few steps only: does the configuration run?")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
