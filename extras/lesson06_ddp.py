@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import importlib.util
 import json
-import math
 import os
 import sys
 import time
@@ -64,11 +63,19 @@ def lesson06():
     return load(ROOT / "solutions" / "06_gpt" / "gpt.py", "lesson06_reference")
 
 
-def recipes(lesson, vocab_size):
-    """The configurations of extras/benchmarks/lesson06_gpt.py, plus a tiny one for tests."""
+def _benchmark_script():
     spec = importlib.util.spec_from_file_location("lesson06_bench", ROOT / "extras" / "benchmarks" / "lesson06_gpt.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+bench = _benchmark_script()  # the configurations and the GPU helpers live there
+accelerate, autocast = bench.accelerate, bench.autocast
+
+
+def recipes(lesson, vocab_size):
+    """The configurations of extras/benchmarks/lesson06_gpt.py, plus a tiny one for tests."""
     out = bench.configs(lesson, vocab_size)
     out["tiny"] = (lesson.GPTConfig(vocab_size=vocab_size, block_size=16, n_embd=32, n_head=2, n_layer=2),
                    lesson.TrainConfig(max_iters=8, batch_size=8, warmup_iters=2, eval_interval=4, eval_iters=2))
@@ -119,45 +126,6 @@ def launch_info(environ, backend, batch, micro):
             raise LaunchError(f"local rank {local_rank} has no GPU: this machine has "
                               f"{torch.cuda.device_count()}; use --nproc_per_node {torch.cuda.device_count()} or fewer")
     return rank, local_rank, world
-
-
-def accelerate(model, device, sample, compile_, bf16, log):
-    """(runner, autocast dtype or None): torch.compile and bf16 autocast where they work.
-
-    Each is tried on one forward and backward of `sample` (the shape training uses);
-    a failure is reported and the run goes on without it.
-    """
-    dtype = None
-    if bf16 == "on" or (bf16 == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        dtype = torch.bfloat16
-    runner = model
-    if compile_ == "on" or (compile_ == "auto" and device.type == "cuda"):
-        try:
-            runner = torch.compile(model)
-            trial_step(runner, sample, device, dtype)
-        except Exception as e:  # compile is an optimisation, never a requirement
-            log(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); running eagerly")
-            runner = model
-    if dtype is not None:
-        try:
-            trial_step(runner, sample, device, dtype)
-        except Exception as e:
-            log(f"bf16 autocast failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); using float32")
-            dtype = None
-    model.zero_grad(set_to_none=True)
-    return runner, dtype
-
-
-def autocast(device, dtype):
-    return torch.autocast(device_type=device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-
-
-def trial_step(runner, sample, device, dtype):
-    with autocast(device, dtype):
-        _, loss = runner(*sample)
-    loss.backward()
-    if not math.isfinite(loss.item()):
-        raise FloatingPointError(f"loss {loss.item()}")
 
 
 def save_checkpoint(path, state):
