@@ -15,9 +15,14 @@ recorded in lesson06.md are the lesson's numbers.
   On this machine a step of batch 16 costs about what one of batch 12 does (about
   0.14 s), one of batch 24 half as much again. nanoGPT's CPU recipe (batch 12,
   lr 1e-3, 2000 steps) ends at val 1.86 here: see lesson06.md.
+- cpu-fast: the same model with a global batch of 32, lr 3e-3 (cosine to 3e-4), 1500 steps, meant for
+  two processes: torchrun --nproc_per_node 2 extras/lesson06_ddp.py --config cpu-fast (here it runs
+  in one process, batch 32 at once).
 - gpu: the published "baby GPT": 6 layers, 6 heads, n_embd 384, block 256, batch 64,
   dropout 0.2, AdamW 3e-4, 5000 steps. bf16 autocast and torch.compile are used
-  only where the device supports them (--no-compile / --no-bf16 turn them off).
+  on CUDA, each checked on one step first and dropped with a message if it fails
+  (accelerate(); --compile/--bf16 on|off|auto). --smoke also turns bf16 on on a CPU,
+  so that the CPU test exercises the GPU path.
 """
 
 import argparse
