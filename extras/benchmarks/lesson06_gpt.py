@@ -15,12 +15,18 @@ recorded in lesson06.md are the lesson's numbers.
   On this machine a step of batch 16 costs about what one of batch 12 does (about
   0.14 s), one of batch 24 half as much again. nanoGPT's CPU recipe (batch 12,
   lr 1e-3, 2000 steps) ends at val 1.86 here: see lesson06.md.
+- cpu-fast: the same model with a global batch of 32, lr 3e-3 (cosine to 3e-4), 1500 steps, meant for
+  two processes: torchrun --nproc_per_node 2 extras/lesson06_ddp.py --config cpu-fast (here it runs
+  in one process, batch 32 at once).
 - gpu: the published "baby GPT": 6 layers, 6 heads, n_embd 384, block 256, batch 64,
   dropout 0.2, AdamW 3e-4, 5000 steps. bf16 autocast and torch.compile are used
-  only where the device supports them (--no-compile / --no-bf16 turn them off).
+  on CUDA, each checked on one step first and dropped with a message if it fails
+  (accelerate(); --compile/--bf16 on|off|auto). --smoke also turns bf16 on on a CPU,
+  so that the CPU test exercises the GPU path.
 """
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -41,21 +47,72 @@ def configs(lesson, vocab_size):
         "cpu": (G(vocab_size=vocab_size, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
                 T(max_iters=1650, batch_size=16, lr=2e-3, min_lr=2e-4, warmup_iters=100, eval_interval=330,
                   eval_iters=30)),
+        # the same model on two cores: torchrun --nproc_per_node 2 extras/lesson06_ddp.py --config cpu-fast
+        "cpu-fast": (G(vocab_size=vocab_size, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
+                     T(max_iters=1500, batch_size=32, lr=3e-3, min_lr=3e-4, warmup_iters=100, eval_interval=300,
+                       eval_iters=20)),
         "gpu": (G(vocab_size=vocab_size, block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
                 T(max_iters=5000, batch_size=64, lr=3e-4, min_lr=3e-5, warmup_iters=100, eval_interval=500,
                   eval_iters=200)),
     }
 
 
+def autocast(device, dtype):
+    """bf16 autocast on `device` (a torch.device), or nothing when dtype is None."""
+    return torch.autocast(device_type=device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
+def trial_step(runner, sample, device, dtype):
+    with autocast(device, dtype):
+        _, loss = runner(*sample)
+    loss.backward()
+    if not math.isfinite(loss.item()):
+        raise FloatingPointError(f"loss {loss.item()}")
+
+
+def _why(e):
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+
+
+def accelerate(model, device, sample, compile_="auto", bf16="auto", log=print):
+    """(runner, autocast dtype or None): bf16 autocast and torch.compile where they work.
+
+    "auto" means: on CUDA only (bf16 if the GPU supports it). Each is tried on one
+    forward and backward of `sample` (the batch shape training uses; torch.compile
+    fails at the first call, not when it is asked); a failure is reported and the
+    run goes on without it, in float32 or eagerly.
+    """
+    dtype = None
+    if bf16 == "on" or (bf16 == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        try:
+            trial_step(model, sample, device, torch.bfloat16)
+            dtype = torch.bfloat16
+        except Exception as e:
+            log(f"bf16 autocast failed ({_why(e)}); using float32")
+    runner = model
+    if compile_ == "on" or (compile_ == "auto" and device.type == "cuda"):
+        try:
+            runner = torch.compile(model)
+            trial_step(runner, sample, device, dtype)
+        except Exception as e:  # compile is an optimisation, never a requirement
+            log(f"torch.compile failed ({_why(e)}); running eagerly")
+            runner = model
+    model.zero_grad(set_to_none=True)
+    return runner, dtype
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="embedded", help='"embedded" (default), "classic", a path or a URL')
-    ap.add_argument("--config", choices=["cpu", "gpu"], default="cpu")
+    ap.add_argument("--config", choices=["cpu", "cpu-fast", "gpu"], default="cpu")
     ap.add_argument("--iters", type=int, default=None, help="override the number of steps")
     ap.add_argument("--smoke", action="store_true", help="a few steps only: does the configuration run?")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--compile", choices=["auto", "on", "off"], default="auto", help="auto: on CUDA only")
+    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                    help="bf16 autocast; auto: on CUDA GPUs that support it, and in --smoke runs")
+    ap.add_argument("--no-compile", action="store_const", const="off", dest="compile", help="= --compile off")
+    ap.add_argument("--no-bf16", action="store_const", const="off", dest="bf16", help="= --bf16 off")
     ap.add_argument("--seed", type=int, default=1337)
     args = ap.parse_args(argv)
 
@@ -77,30 +134,26 @@ def main(argv=None):
     cuda = torch.cuda.is_available()
     if args.config == "gpu" and not cuda and not args.smoke:
         sys.exit("the gpu configuration needs CUDA (use --smoke to try it for a few steps on the CPU)")
-    device = "cuda" if cuda and args.config == "gpu" else "cpu"
-    if device == "cpu":
+    device = torch.device("cuda" if cuda and args.config == "gpu" else "cpu")
+    if device.type == "cpu":
         torch.set_num_threads(args.threads)
-    bf16 = device == "cuda" and torch.cuda.is_bf16_supported() and not args.no_bf16
-    autocast_dtype = torch.bfloat16 if bf16 else None
+    bf16 = "on" if args.smoke and args.bf16 == "auto" else args.bf16  # the smoke test exercises the GPU path
 
     torch.manual_seed(tc.seed)
     model = lesson.GPT(config).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    compiled = model
-    if device == "cuda" and not args.no_compile:
-        try:
-            compiled = torch.compile(model)
-        except Exception as e:  # compile is an optimisation, never a requirement
-            print(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
+    sample = lesson.get_batch(train_data, config.block_size, tc.batch_size, torch.Generator().manual_seed(0), device)
+    compiled, autocast_dtype = accelerate(model, device, sample, args.compile, bf16)
+    torch.manual_seed(tc.seed)  # the trial steps drew from the generator (dropout): start again
     compiled.config = config  # train() reads model.config
-    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
     print(f"data {args.data}: {len(text):,} chars, vocab {len(chars)}; train {len(train_data):,} val {len(val_data):,}")
-    print(f"config {args.config}: {config}; {n_params:,} parameters; {where}; bf16 {bf16}; "
+    print(f"config {args.config}: {config}; {n_params:,} parameters; {where}; bf16 {autocast_dtype is not None}; "
           f"compiled {compiled is not model}")
     print(f"training: {tc}")
 
     t0, cpu0 = time.time(), time.process_time()
-    history = lesson.train(compiled, train_data, val_data, tc, device=device, autocast_dtype=autocast_dtype)
+    history = lesson.train(compiled, train_data, val_data, tc, device=device.type, autocast_dtype=autocast_dtype)
     seconds, cpu_seconds = time.time() - t0, time.process_time() - cpu0
     # On a shared machine the wall time depends on the neighbours; the process's CPU time (one
     # thread) is what the run costs on one idle core.
