@@ -658,11 +658,13 @@ HINTS = {
 
 
 def get_stats_returns_counter(ids, counts=None):
-    """Right: a Counter is a dict."""
+    """Right: a Counter is a dict (and a given counts dict is updated in place and returned)."""
     c = Counter(zip(ids, ids[1:]))
-    if counts is not None:
-        c.update(counts)
-    return c
+    if counts is None:
+        return c
+    for pair, n in c.items():
+        counts[pair] = counts.get(pair, 0) + n
+    return counts
 
 
 def train_fast_defaultdict(text, vocab_size, pattern):
