@@ -596,7 +596,8 @@ def decode(decode):
     for text in ["", "hello", TRAIN_TEXT[:200], "hello123!!!? (안녕하세요!) 😉"]:
         ids = _encode(text, merges)
         out = decode(ids, vocab)
-        expect(isinstance(out, str), f"{what} of {_show(text)}", f"expected a str, got {type(out).__name__}")
+        expect(isinstance(out, str), f"{what} of {_show(text)}", f"expected a str, got {type(out).__name__}",
+               "decode the joined bytes to a str: .decode('utf-8', errors='replace')" if isinstance(out, bytes) else None)
         expect(out == text, f"{what} of the ids of {_show(text)}", _text_difference(out, text), whole)
     assert_equal(f"{what} with a special token", decode([104, 105, 1000, 104], vocab), "hi<|endoftext|>h")
     hint = "decode the bytes with .decode('utf-8', errors='replace'): a model can emit invalid UTF-8"
