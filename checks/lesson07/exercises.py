@@ -370,7 +370,8 @@ def get_stats(get_stats):
     what = "get_stats(ids, counts) with counts={(1, 2): 5, (9, 9): 1} for ids=[1, 2, 3, 1, 2]"
     out, after, same = get_stats.run(_probe_stats_with_counts, [1, 2, 3, 1, 2], {(1, 2): 5, (9, 9): 1})
     expected = {(1, 2): 7, (2, 3): 1, (3, 1): 1, (9, 9): 1}
-    _check_pair_dict(what, out, "count")
+    expect(isinstance(out, dict), what, f"expected a dict {{(a, b): count}}, got {type(out).__name__}",
+           "add to the given counts dict and return it")
     assert_equal(what, out, expected, hint="add to the given counts and return that dict (keep the pairs it already has)")
     in_place = ("update the given dict in place and return it: train_regex sums the counts of all chunks "
                 "with get_stats(ids, stats) and reads stats")
