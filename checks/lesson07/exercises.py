@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from course.assertions import CheckFailure, assert_equal, expect, fail
 from course.data import (CL100K_PATTERN, GPT2_PATTERN, TIKTOKEN_PATTERNS, TIKTOKEN_SPECIAL_TOKENS, tiktoken_encoding,
                          tiktoken_ranks)
-from course.grading.handles import LearnerError, exercise
+from course.grading.handles import LearnerError, Missing, exercise
 
 # Few examples, no deadline (slow but correct code must pass), the same examples every run.
 PROPERTY = settings(max_examples=20, deadline=None, derandomize=True, database=None, print_blob=False,
@@ -270,34 +270,113 @@ def _show(text, n=60):
     return repr(text if len(text) <= n else text[:n] + "...")
 
 
+def _short(x, n=40):
+    text = repr(x)
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def _check_ids(what, out, hint=None):
+    """A list of Python ints, as the docstrings promise: a tuple, a nested list or floats are not
+    (a float id or a nested list would even compare equal to, or break, the lesson's later code)."""
+    expect(isinstance(out, list), what, f"expected a list of int, got {type(out).__name__} {_short(out)}", hint)
+    i = next((i for i, x in enumerate(out) if type(x) is not int), None)
+    if i is not None:
+        if isinstance(out[i], list):
+            hint = "add each chunk's ids to the output with out.extend(ids) (or +=), not out.append(ids)"
+        fail(what, f"element {i} is {type(out[i]).__name__} {_short(out[i])}, expected an int",
+             hint or "token ids are Python ints")
+
+
+def _check_pair_dict(what, out, values="idx", hint=None):
+    """A dict {(int, int): int}, as the docstrings of get_stats, train, ... promise."""
+    expect(isinstance(out, dict), what, f"expected a dict {{(a, b): {values}}}, got {type(out).__name__} "
+           f"{_short(out)}", hint)
+    for key, value in out.items():
+        if not (isinstance(key, tuple) and len(key) == 2 and all(type(a) is int for a in key)):
+            fail(what, f"key {_short(key)} is not a pair (a, b) of ints",
+                 hint or "key the dict by the pair itself, a tuple of two ints: (ids[i], ids[i + 1])")
+        if type(value) is not int:
+            fail(what, f"the value of {key} is {type(value).__name__} {_short(value)}, expected an int ({values})",
+                 hint or f"each {values} is a Python int")
+
+
+def _judged_alone(what, own, uses, lesson="lesson07"):
+    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). `own()` runs this exercise's
+    check; `uses` are (name, handle) pairs for the learner's earlier exercises that the lesson's
+    solution calls by name (handle None: not given). Only when `own()` fails are their checks run,
+    and the first that fails gets the blame: a passing exercise costs nothing more, and a wrong
+    earlier exercise that this one does not rely on (it passed) does not fail it."""
+    try:
+        own()
+    except (CheckFailure, LearnerError) as e:
+        if isinstance(e, LearnerError) and (isinstance(e, Missing) or e.is_a("NotImplementedError")
+                                            or e.type_name == "CheckTimeout"):
+            raise  # still blank: "not attempted yet: it needs get_stats", as the harness says
+        for name, handle in uses:
+            if handle is None:
+                continue
+            try:
+                globals()[name](handle)
+            except (CheckFailure, LearnerError) as dep:
+                if isinstance(dep, LearnerError) and dep.type_name == "CheckTimeout":
+                    raise
+                if isinstance(dep, Missing) or (isinstance(dep, LearnerError) and dep.is_a("NotImplementedError")):
+                    continue  # absent or blank, so not what made this check fail
+                first = (str(dep).splitlines() or [type(dep).__name__])[0]
+                fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
+                     hint=f"`pytest checks/{lesson} -k {name}` says: {first[:200]}")
+        raise
+
+
 def _probe_plain(fn, *args):
     """fn(*args) with a dict subclass (Counter, defaultdict, OrderedDict) returned as a plain dict,
     keeping its order: the learner's result as it is, in a form that crosses to the check."""
-    out = fn(*args)
+    return _plain(fn(*args))
+
+
+def _plain(out):
     return dict(out) if isinstance(out, dict) and type(out) is not dict else out
 
 
 # ----------------------------------------------------------------------------- 1
 
 
+def _probe_stats_with_counts(get_stats, ids, counts):
+    """The learner's get_stats given a counts dict: what it returned, that dict afterwards, and
+    whether the dict returned is the one given (the docstring promises both)."""
+    out = get_stats(ids, counts)
+    return _plain(out), dict(counts), out is counts
+
+
+def _stats_hint(out, ids):
+    if out == {p: 1 for p in _stats(ids)}:
+        return "count how often each pair occurs (add 1 at each position), not only whether it occurs"
+    if out == _stats(ids[::2]) or out == dict(Counter(zip(ids[::2], ids[1::2]))):
+        return ("pairs overlap: every position i < len(ids) - 1 starts one, so in [1, 1, 1] the pair (1, 1) "
+                "occurs twice")
+    return None
+
+
 @exercise
 def get_stats(get_stats):
     what = "get_stats(ids)"
-    cases = [[], [5], [1, 2], [1, 1, 1], [97, 97, 97, 97], [1, 2, 3, 1, 2], [300, 7, 300, 7, 300]]
+    cases = [[], [5], [1, 2], [1, 2, 3, 1, 2], [1, 1, 1], [97, 97, 97, 97], [300, 7, 300, 7, 300]]
     rng = random.Random(0)
     cases += [[rng.randrange(4) for _ in range(n)] for n in (10, 50)]
     for ids in cases:
         out = get_stats.run(_probe_plain, ids)
-        expect(isinstance(out, dict), f"{what} for ids={ids}", f"expected a dict, got {type(out).__name__}")
-        hint = None
-        if ids == [1, 1, 1] and out.get((1, 1)) == 1:
-            hint = "pairs overlap: in [1, 1, 1] the pair (1, 1) occurs at positions 0 and 1, twice"
-        assert_equal(f"{what} for ids={ids}", out, _stats(ids), hint=hint)
-    counts = {(1, 2): 5, (9, 9): 1}
-    out = get_stats.run(_probe_plain, [1, 2, 3, 1, 2], counts)
-    assert_equal(f"{what} with counts={{(1, 2): 5, (9, 9): 1}} for ids=[1, 2, 3, 1, 2]", out,
-                 {(1, 2): 7, (2, 3): 1, (3, 1): 1, (9, 9): 1},
-                 hint="add to the given counts and return that dict (keep the pairs it already has)")
+        _check_pair_dict(f"{what} for ids={ids}", out, "count")
+        assert_equal(f"{what} for ids={ids}", out, _stats(ids), hint=_stats_hint(out, ids))
+    what = "get_stats(ids, counts) with counts={(1, 2): 5, (9, 9): 1} for ids=[1, 2, 3, 1, 2]"
+    out, after, same = get_stats.run(_probe_stats_with_counts, [1, 2, 3, 1, 2], {(1, 2): 5, (9, 9): 1})
+    expected = {(1, 2): 7, (2, 3): 1, (3, 1): 1, (9, 9): 1}
+    expect(isinstance(out, dict), what, f"expected a dict {{(a, b): count}}, got {type(out).__name__}",
+           "add to the given counts dict and return it")
+    assert_equal(what, out, expected, hint="add to the given counts and return that dict (keep the pairs it already has)")
+    in_place = ("update the given dict in place and return it: train_regex sums the counts of all chunks "
+                "with get_stats(ids, stats) and reads stats")
+    expect(after == expected, what, f"the counts dict given is {after} afterwards, expected {expected}", in_place)
+    expect(same, what, "returned another dict, not the counts dict given", in_place)
 
 
 # ----------------------------------------------------------------------------- 2
@@ -320,6 +399,7 @@ def merge(merge):
     for ids, pair, idx in cases:
         out = merge(ids, pair, idx)
         expected = _merge(ids, pair, idx)
+        _check_ids(f"{what} for ids={ids}, pair={pair}, idx={idx}", out)
         hint = None
         if out != expected and isinstance(out, list):
             every = [idx if tuple(ids[i:i + 2]) == pair else ids[i] for i in range(len(ids) - 1)] + ids[-1:]
@@ -354,7 +434,7 @@ def _tie_hint(out, chunks, vocab_size):
 
 def _check_merges(what, out, expected, hint=None):
     """Merges equal, in the same order; `hint` may be a function of nothing, called only on failure."""
-    expect(isinstance(out, dict), what, f"expected a dict {{(a, b): idx}}, got {type(out).__name__}")
+    _check_pair_dict(what, out)
     if out != expected and callable(hint):
         hint = hint()
     if out == expected and list(out.items()) != list(expected.items()):
@@ -366,12 +446,32 @@ def _check_merges(what, out, expected, hint=None):
                    f"{got[i] if i < len(got) else 'missing'}, expected {exp[i] if i < len(exp) else 'none'}", hint)
 
 
+def _count_hint(out, chunks, vocab_size):
+    """Too many or too few merges, when the ones made are right."""
+    if not isinstance(out, dict):
+        return None
+    more = _train(chunks, vocab_size + 1)
+    if list(out.items()) == list(more.items()) and len(more) > len(_train(chunks, vocab_size)):
+        return "vocab_size - 256 merges, with ids 256 .. vocab_size - 1: range(256, vocab_size)"
+    fewer = _train(chunks, vocab_size - 1) if vocab_size > 256 else {}
+    if list(out.items()) == list(fewer.items()) and len(fewer) < len(_train(chunks, vocab_size)):
+        return "vocab_size - 256 merges, with ids 256 .. vocab_size - 1: range(256, vocab_size)"
+    return None
+
+
 @exercise
-def train(train):
+def train(train, get_stats=None, merge=None):
+    """`get_stats`, `merge`: the learner's, which their train calls by name (optional); when this
+    check fails and one of theirs fails too, that one is named."""
+    _judged_alone("train(text, vocab_size)", lambda: _check_train(train), [("get_stats", get_stats), ("merge", merge)])
+
+
+def _check_train(train):
     what = "train(text, vocab_size)"
     out = train.run(_probe_plain, "aaabdaaabac", 259)
     _check_merges(f"{what} for 'aaabdaaabac', vocab_size 259", out, {(97, 97): 256, (256, 97): 257, (257, 98): 258},
-                  hint=lambda: _tie_hint(out, ["aaabdaaabac"], 259) or "count pairs, merge the most frequent, repeat")
+                  hint=lambda: _tie_hint(out, ["aaabdaaabac"], 259) or _count_hint(out, ["aaabdaaabac"], 259)
+                  or "count pairs, merge the most frequent, repeat")
     cases = [("abcd", 257), ("abcd", 260), ("ab", 300), ("hello", 256), ("", 260), ("abab cdcd", 262),
              ("zyzy abab", 257), ("안녕 😉 안녕", 270), (TRAIN_TEXT[:400], 300)]
     for text, vocab_size in cases:
@@ -384,7 +484,7 @@ def train(train):
             if isinstance(out, dict) and any(isinstance(a, int) and a > 255 and a not in out.values()
                                              for pair in out for a in pair):
                 return "train on the UTF-8 bytes, list(text.encode('utf-8')), not on code points"
-            return _tie_hint(out, [text], vocab_size)
+            return _tie_hint(out, [text], vocab_size) or _count_hint(out, [text], vocab_size)
 
         _check_merges(f"{what} for {_show(text)}, vocab_size {vocab_size}", out, expected, hint)
 
@@ -403,24 +503,47 @@ def _greedy_hint(out, text, merges):
                 ids[i:i + 2] = [merges[ids[i], ids[i + 1]]]
                 changed = True
             i += 1
-    if out == ids:
+    greedy = out == ids
+    ids = list(text.encode("utf-8"))
+    while len(ids) >= 2 and any(p in merges for p in zip(ids, ids[1:])):
+        pair = max((p for p in zip(ids, ids[1:]) if p in merges), key=merges.get)
+        ids = _merge(ids, pair, merges[pair])
+    if greedy and out == ids:
+        return ("apply the merge with the lowest rank (idx) first, wherever it is: not in a left-to-right pass, "
+                "not the highest")
+    if greedy:
         return "apply the merge with the lowest rank (idx) first, wherever it is, not in a left-to-right pass"
+    if out == ids:
+        return "apply the merge with the lowest rank (idx) first, not the highest: training made it first"
+    if isinstance(out, list) and len(out) > len(_encode(text, merges)) and \
+            b"".join(_vocab(merges).get(i, b"?") for i in out) == text.encode("utf-8"):
+        return "stopped too early: repeat until no adjacent pair of the ids is a merge"
     return "apply the lowest-ranked merge present, repeat until no pair of the ids is a merge"
 
 
 @exercise
-def encode(encode):
+def encode(encode, get_stats=None, merge=None):
+    """`get_stats`, `merge`: the learner's, which their encode calls by name (optional); when this
+    check fails and one of theirs fails too, that one is named."""
+    _judged_alone("encode(text, merges)", lambda: _check_encode(encode), [("get_stats", get_stats), ("merge", merge)])
+
+
+def _check_encode(encode):
     what = "encode(text, merges)"
     merges = {(98, 99): 256, (97, 98): 257}
     out = encode("abc", merges)
+    _check_ids(f"{what} for 'abc' with merges {merges}", out)
     assert_equal(f"{what} for 'abc' with merges {merges}", out, [97, 256], hint=_greedy_hint(out, "abc", merges))
     toy = {(97, 97): 256, (256, 97): 257, (257, 98): 258}
+    out = encode("aaabdaaabac", toy)
+    _check_ids(f"{what} for 'aaabdaaabac'", out)
     assert_equal(f"{what} for 'aaabdaaabac' with the merges of train('aaabdaaabac', 259)",
-                 encode("aaabdaaabac", toy), [258, 100, 258, 97, 99])
+                 out, [258, 100, 258, 97, 99], hint=_greedy_hint(out, "aaabdaaabac", toy))
     merges = _small_merges("none")
     vocab = _vocab(merges)
     for text in ["", "a", "aaaa", TRAIN_TEXT[:300], "hello123!!!? (안녕하세요!) 😉", " the the the and thou"]:
         out = encode(text, merges)
+        _check_ids(f"{what} for {_show(text)}", out)
         assert_equal(f"{what} for {_show(text)}", out, _encode(text, merges), hint=_greedy_hint(out, text, merges))
 
     @PROPERTY
@@ -446,9 +569,11 @@ def build_vocab(build_vocab):
     merges = {(97, 97): 256, (256, 97): 257, (257, 98): 258, (258, 258): 259, (32, 259): 260}
     out = build_vocab.run(_probe_plain, merges)
     expect(isinstance(out, dict), what, f"expected a dict {{id: bytes}}, got {type(out).__name__}")
+    key = next((k for k in out if type(k) is not int), None)
+    expect(key is None, what, f"key {_short(key)} is {type(key).__name__}, not an int", "the keys are the token ids")
     bad = [k for k, v in out.items() if not isinstance(v, bytes)]
     expect(not bad, what, f"vocab[{bad[0] if bad else ''}] is {type(out[bad[0]]).__name__ if bad else ''}, not bytes",
-           "each token is a bytes object: bytes([i]), a + b")
+           "each token is a bytes object: bytes([i]), a + b (a bytearray or a str is not)")
     hint = "a merged token is the concatenation of its two parts' bytes, which may be merged tokens themselves"
     assert_equal(what + " for nested merges aa, (aa)a, (aaa)b, ...", out, _vocab(merges), hint=hint)
     merges = _small_merges("cl100k")
@@ -472,7 +597,8 @@ def decode(decode):
     for text in ["", "hello", TRAIN_TEXT[:200], "hello123!!!? (안녕하세요!) 😉"]:
         ids = _encode(text, merges)
         out = decode(ids, vocab)
-        expect(isinstance(out, str), f"{what} of {_show(text)}", f"expected a str, got {type(out).__name__}")
+        expect(isinstance(out, str), f"{what} of {_show(text)}", f"expected a str, got {type(out).__name__}",
+               "decode the joined bytes to a str: .decode('utf-8', errors='replace')" if isinstance(out, bytes) else None)
         expect(out == text, f"{what} of the ids of {_show(text)}", _text_difference(out, text), whole)
     assert_equal(f"{what} with a special token", decode([104, 105, 1000, 104], vocab), "hi<|endoftext|>h")
     hint = "decode the bytes with .decode('utf-8', errors='replace'): a model can emit invalid UTF-8"
@@ -513,7 +639,25 @@ def decode(decode):
 
 
 @exercise
-def train_regex(train_regex):
+def train_regex(train_regex, get_stats=None, merge=None):
+    """`get_stats`, `merge`: the learner's, which their train_regex calls by name (optional); when
+    this check fails and one of theirs fails too, that one is named."""
+    _judged_alone("train_regex(text, vocab_size, pattern)", lambda: _check_train_regex(train_regex),
+                  [("get_stats", get_stats), ("merge", merge)])
+
+
+def _chunking_hint(out, text, chunks, vocab_size):
+    """The classic ways of getting the chunks wrong, recognised by the merges they give."""
+    if out == _train([text], vocab_size):
+        return "merges cross chunks: count and merge pairs within each chunk of regex.findall(pattern, text)"
+    if out == _train(text.split(), vocab_size):
+        return "split with regex.findall(pattern, text), not str.split(): the pattern keeps the spaces in the chunks"
+    if out == _train(list(set(chunks)), vocab_size):
+        return "each distinct chunk must count as many times as it occurs (weight its pairs by its frequency)"
+    return _tie_hint(out, chunks, vocab_size) or _count_hint(out, chunks, vocab_size)
+
+
+def _check_train_regex(train_regex):
     what = "train_regex(text, vocab_size, pattern)"
     cases = [("a b a b a b", 258, GPT2_PATTERN), ("aaabdaaabac", 259, GPT2_PATTERN),
              ("hello world, hello there. 123456789 don't", 270, CL100K_PATTERN),
@@ -526,9 +670,8 @@ def train_regex(train_regex):
         expected = _train(chunks, vocab_size)
 
         def hint():
-            if out == _train([text], vocab_size):
-                return "merges cross chunks: count and merge pairs within each chunk of regex.findall(pattern, text)"
-            return _tie_hint(out, chunks, vocab_size) or "sum the pair counts over all chunks; merge within each chunk"
+            return _chunking_hint(out, text, chunks, vocab_size) or \
+                "sum the pair counts over all chunks; merge within each chunk"
 
         name = "GPT-2" if pattern == GPT2_PATTERN else "GPT-4"
         _check_merges(f"{what} for {_show(text, 40)}, vocab_size {vocab_size}, {name} pattern", out, expected, hint)
@@ -543,22 +686,88 @@ def _probe_tiktoken_ordinary(encode_ordinary, name, texts):
     return [encode_ordinary(t, merges, pattern, byte_ids) for t in texts]
 
 
+@functools.lru_cache(maxsize=None)
+def _tiktoken_vocab(name):
+    return {r: t for t, r in _ranks(name).items()} | {r: s.encode() for s, r in TIKTOKEN_SPECIAL_TOKENS[name].items()}
+
+
+def _chunk_hint(out, text, pattern, merges, byte_ids, vocab):
+    """What an encoding that differs from the expected one did wrong, told by the bytes of its
+    tokens: they spell another text, a token crosses two chunks, or which chunk is encoded wrong."""
+    if not isinstance(out, list) or any(i not in vocab for i in out):
+        return None
+    pieces = [vocab[i] for i in out]
+    if b"".join(pieces) != text.encode("utf-8"):
+        return "the tokens do not spell the text: start each chunk from [byte_ids[b] for b in its bytes]"
+    chunks = regex.findall(pattern, text)
+    ends, at = [], 0
+    for c in chunks:
+        at += len(c.encode("utf-8"))
+        ends.append(at)
+    cuts, at, k = set(ends), 0, 0
+    for p in pieces:
+        if any(c in cuts for c in range(at + 1, at + len(p))):
+            return ("a token crosses two chunks: split with regex.findall(pattern, text) and encode each chunk "
+                    "on its own")
+        at += len(p)
+    at = 0
+    for c, end in zip(chunks, ends):
+        mine = []
+        while k < len(out) and at < end:
+            mine.append(out[k])
+            at += len(pieces[k])
+            k += 1
+        ids = [byte_ids[b] for b in c.encode("utf-8")]
+        if mine == _encode_ids(ids, merges):
+            continue
+        greedy = list(ids)
+        i = 0
+        while i < len(greedy) - 1:
+            if (greedy[i], greedy[i + 1]) in merges:
+                greedy[i:i + 2] = [merges[greedy[i], greedy[i + 1]]]
+            else:
+                i += 1
+        cut = not c.isascii() and any(
+            _encode_ids(ids[:j], merges) + _encode_ids(ids[j:], merges) == mine for j in range(1, len(ids)))
+        if mine == greedy and not cut:
+            return (f"the chunk {c!r} is encoded in one left-to-right pass: apply the merge with the lowest "
+                    f"rank first, wherever it is")
+        if not c.isascii():
+            return (f"the chunk {c!r} is cut into more pieces: split with the `regex` module and the pattern as "
+                    f"given (\\p{{L}}, \\p{{N}} match the letters and digits of every script)")
+        return f"the chunk {c!r}: apply the lowest-ranked merge present, until no pair is a merge"
+    return None
+
+
 def _compare_parity(what, name, texts, outs, expected, hint):
     expect(isinstance(outs, list) and len(outs) == len(texts), what, "the probe returned no list of results")
     for text, out, exp in zip(texts, outs, expected):
+        _check_ids(f"{what} with {name} for {_show(text)}", out)
         if out != exp:
+            if "special" not in what:
+                merges, byte_ids, _, pattern = _tiktoken_tables(name, [text])
+                hint = _chunk_hint(out, text, pattern, merges, byte_ids, _tiktoken_vocab(name)) or hint
             fail(f"{what} with {name} for {_show(text)}", _first_difference(out, exp) + " (tiktoken's ids)", hint)
 
 
 @exercise
-def encode_ordinary(encode_ordinary):
+def encode_ordinary(encode_ordinary, get_stats=None, merge=None):
+    """`get_stats`, `merge`: the learner's, which their encode_ordinary calls by name (optional);
+    when this check fails and one of theirs fails too, that one is named."""
+    _judged_alone("encode_ordinary(text, merges, pattern)", lambda: _check_encode_ordinary(encode_ordinary),
+                  [("get_stats", get_stats), ("merge", merge)])
+
+
+def _check_encode_ordinary(encode_ordinary):
     what = "encode_ordinary(text, merges, pattern)"
     cross = "chunks: split with regex.findall(pattern, text) and encode each chunk on its own"
     for pattern_name, pattern in (("gpt2", GPT2_PATTERN), ("cl100k", CL100K_PATTERN)):
         merges = _small_merges(pattern_name)
         for text in ["", "hello world", TRAIN_TEXT[:300], "hello123!!!? (안녕하세요!) 😉", " a \n ", "x   = 1"]:
             out = encode_ordinary(text, merges, pattern)
-            hint = cross if out == _encode(text, merges) and text else "encode each chunk by merge rank"
+            _check_ids(f"{what} for {_show(text)}", out)
+            hint = cross if out == _encode(text, merges) and text else (
+                _chunk_hint(out, text, pattern, merges, range(256), _vocab(merges)) or "encode each chunk by merge rank")
             assert_equal(f"{what} for {_show(text)}", out, _encode(text, merges, pattern), hint=hint)
     # byte_ids: a permuted byte alphabet, as in tiktoken's files
     rng = random.Random(3)
@@ -566,8 +775,9 @@ def encode_ordinary(encode_ordinary):
     rng.shuffle(perm)
     merges = {(perm[104], perm[101]): 256, (256, perm[108]): 257, (257, perm[108]): 258, (perm[32], perm[119]): 259}
     text = "hello world, hello"
-    assert_equal(f"{what} for {_show(text)} with byte_ids (a permutation)",
-                 encode_ordinary(text, merges, GPT2_PATTERN, perm), _encode(text, merges, GPT2_PATTERN, perm),
+    out = encode_ordinary(text, merges, GPT2_PATTERN, perm)
+    _check_ids(f"{what} for {_show(text)} with byte_ids (a permutation)", out)
+    assert_equal(f"{what} for {_show(text)} with byte_ids (a permutation)", out, _encode(text, merges, GPT2_PATTERN, perm),
                  hint="start each chunk from [byte_ids[b] for b in its bytes]")
 
     merges = _small_merges("cl100k")
@@ -577,9 +787,10 @@ def encode_ordinary(encode_ordinary):
     def matches(text):
         out = encode_ordinary(text, merges, CL100K_PATTERN)
         expected = _encode(text, merges, CL100K_PATTERN)
-        if out != expected:
-            raise CheckFailure(f"{what} for {_show(text)}: {_first_difference(out, expected)}\n  hint: split with "
-                               f"regex.findall(pattern, text) (the `regex` module) and encode each chunk by rank")
+        if out != expected or any(type(i) is not int for i in out):
+            hint = _chunk_hint(out, text, CL100K_PATTERN, merges, range(256), _vocab(merges)) or (
+                "split with regex.findall(pattern, text) (the `regex` module) and encode each chunk by rank")
+            raise CheckFailure(f"{what} for {_show(text)}: {_first_difference(out, expected)}\n  hint: {hint}")
 
     matches()
     # Parity with tiktoken on GPT-2's and GPT-4's vocabularies.
@@ -609,7 +820,21 @@ def _expect_value_error(what, call, hint):
 
 
 @exercise
-def encode_special(encode_special):
+def encode_special(encode_special, encode_ordinary=None, get_stats=None, merge=None):
+    """`encode_ordinary` (and `get_stats`, `merge`, which it calls): the learner's, which their
+    encode_special calls by name (optional); when this check fails and one of theirs fails too,
+    the first in lesson order is named."""
+    _judged_alone("encode_special(text, merges, pattern, special_tokens, ...)",
+                  lambda: _check_encode_special(encode_special),
+                  [("get_stats", get_stats), ("merge", merge), ("encode_ordinary", encode_ordinary)])
+
+
+def _equal_ids(what, out, expected, hint=None):
+    _check_ids(what, out)
+    assert_equal(what, out, expected, hint=hint)
+
+
+def _check_encode_special(encode_special):
     what = "encode_special(text, merges, pattern, special_tokens, ...)"
     merges = _small_merges("cl100k")
     specials = {"<|endoftext|>": 1000, "<|fim_prefix|>": 1001, "<|fim_suffix|>": 1002}
@@ -622,24 +847,24 @@ def encode_special(encode_special):
 
     split_hint = "cut the allowed special tokens out of the text before the regex split; encode the rest"
     text = "hello<|endoftext|> world<|fim_prefix|>x<|fim_suffix|><|endoftext|>"
-    assert_equal(f"{what} for {_show(text)}, allowed_special='all'",
-                 encode_special(text, merges, p, specials, allowed_special="all"), expected(text, list(specials)),
-                 hint=split_hint)
-    assert_equal(f"{what} for {_show(text)}, allowed_special={{'<|endoftext|>'}}, disallowed_special=()",
-                 encode_special(text, merges, p, specials, {"<|endoftext|>"}, ()),
-                 expected(text, ["<|endoftext|>"]), hint="tokens neither allowed nor disallowed are ordinary text")
-    assert_equal(f"{what} for {_show(text)}, disallowed_special=()", encode_special(text, merges, p, specials, (), ()),
-                 _encode(text, merges, p), hint="with nothing allowed and nothing disallowed, all is ordinary text")
+    _equal_ids(f"{what} for {_show(text)}, allowed_special='all'",
+               encode_special(text, merges, p, specials, allowed_special="all"), expected(text, list(specials)),
+               hint=split_hint)
+    _equal_ids(f"{what} for {_show(text)}, allowed_special={{'<|endoftext|>'}}, disallowed_special=()",
+               encode_special(text, merges, p, specials, {"<|endoftext|>"}, ()),
+               expected(text, ["<|endoftext|>"]), hint="tokens neither allowed nor disallowed are ordinary text")
+    _equal_ids(f"{what} for {_show(text)}, disallowed_special=()", encode_special(text, merges, p, specials, (), ()),
+               _encode(text, merges, p), hint="with nothing allowed and nothing disallowed, all is ordinary text")
     plain = "no special token in here"
-    assert_equal(f"{what} for {_show(plain)} (defaults)", encode_special(plain, merges, p, specials),
-                 _encode(plain, merges, p))
+    _equal_ids(f"{what} for {_show(plain)} (defaults)", encode_special(plain, merges, p, specials),
+               _encode(plain, merges, p))
     refuse = "a disallowed special token must raise ValueError, never be encoded silently"
     _expect_value_error(f"{what} for {_show(text)} with the defaults (nothing allowed, all disallowed)",
-                        lambda: encode_special(text, merges, p, specials), refuse)
+                      lambda: encode_special(text, merges, p, specials), refuse)
     _expect_value_error(f"{what} for 'x<|fim_suffix|>', allowed_special={{'<|endoftext|>'}}",
-                        lambda: encode_special("x<|fim_suffix|>", merges, p, specials, {"<|endoftext|>"}), refuse)
+                      lambda: encode_special("x<|fim_suffix|>", merges, p, specials, {"<|endoftext|>"}), refuse)
     _expect_value_error(f"{what} for 'x<|fim_prefix|>', disallowed_special={{'<|fim_prefix|>'}}",
-                        lambda: encode_special("x<|fim_prefix|>", merges, p, specials, (), {"<|fim_prefix|>"}), refuse)
+                      lambda: encode_special("x<|fim_prefix|>", merges, p, specials, (), {"<|fim_prefix|>"}), refuse)
     # Parity with tiktoken: special tokens of cl100k_base and gpt2, allowed.
     texts = SPECIAL_CORPUS + PARITY_CORPUS[:4]
     for name in ("cl100k_base", "gpt2"):
@@ -649,8 +874,8 @@ def encode_special(encode_special):
     enc = _encoding("cl100k_base")
     outs = encode_special.run(_probe_tiktoken_special, "cl100k_base", SPECIAL_CORPUS[:2], (), ())
     _compare_parity(what + " with disallowed_special=()", "cl100k_base", SPECIAL_CORPUS[:2], outs,
-                    [enc.encode(t, disallowed_special=()) for t in SPECIAL_CORPUS[:2]],
-                    "a special token that is not allowed (and not disallowed) is ordinary text")
+                  [enc.encode(t, disallowed_special=()) for t in SPECIAL_CORPUS[:2]],
+                  "a special token that is not allowed (and not disallowed) is ordinary text")
 
 
 # ----------------------------------------------------------------------------- 10
@@ -658,9 +883,7 @@ def encode_special(encode_special):
 
 def _probe_merges_tiny(merges_from_ranks, ranks):
     out = merges_from_ranks(ranks)
-    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict) and type(out[0]) is not dict:
-        return dict(out[0]), out[1]
-    return out
+    return tuple(_plain(x) for x in out) if isinstance(out, tuple) else out
 
 
 def _probe_merges_from_ranks(merges_from_ranks, name, n_ranks):
@@ -684,10 +907,18 @@ def merges_from_ranks(merges_from_ranks):
     tiny = {bytes([b]): r for r, b in enumerate(list(range(33, 256)) + list(range(33)))}
     tiny |= {b"ab": 256, b"bc": 257, b"abc": 258, b"abcbc": 259}
     out = merges_from_ranks.run(_probe_merges_tiny, tiny)
+    size = f" of {len(out)}" if isinstance(out, (tuple, list)) else ""
     expect(isinstance(out, tuple) and len(out) == 2, what,
-           f"expected a tuple (merges, byte_ids), got {type(out).__name__}")
+           f"expected a tuple (merges, byte_ids), got a {type(out).__name__}{size}", "return merges, byte_ids")
     merges, byte_ids = out
-    assert_equal(f"{what} byte_ids for a tiny table", list(byte_ids), [tiny[bytes([b])] for b in range(256)],
+    expect(not (isinstance(merges, list) and isinstance(byte_ids, dict)), what,
+           "got (byte_ids, merges), expected (merges, byte_ids)", "return merges, byte_ids: in this order")
+    _check_pair_dict(f"{what} merges for a tiny table", merges, "rank")
+    expect(isinstance(byte_ids, list) and len(byte_ids) == 256 and all(type(b) is int for b in byte_ids),
+           f"{what} byte_ids for a tiny table",
+           f"expected a list of 256 ints, got {type(byte_ids).__name__} {_short(byte_ids)}",
+           "byte_ids = [ranks[bytes([b])] for b in range(256)]: a list, indexed by the byte")
+    assert_equal(f"{what} byte_ids for a tiny table", byte_ids, [tiny[bytes([b])] for b in range(256)],
                  hint="byte_ids[b] = ranks[bytes([b])]: the bytes are shuffled in tiktoken's tables")
     rb = {b: tiny[bytes([b])] for b in b"abc"}
     assert_equal(f"{what} for a tiny table (ab, bc, abc, abcbc)", merges,
@@ -736,7 +967,13 @@ def merges_from_ranks(merges_from_ranks):
 
 
 @exercise
-def train_fast(train_fast):
+def train_fast(train_fast, merge=None):
+    """`merge`: the learner's, which their train_fast calls by name (optional); when this check
+    fails and theirs fails too, it is named."""
+    _judged_alone("train_fast(text, vocab_size, pattern)", lambda: _check_train_fast(train_fast), [("merge", merge)])
+
+
+def _check_train_fast(train_fast):
     what = "train_fast(text, vocab_size, pattern)"
     corpora = [("aaabdaaabac", 259, GPT2_PATTERN), ("abcd", 260, GPT2_PATTERN), ("a b a b a b", 258, GPT2_PATTERN),
                ("aaaa aaaa aaa", 270, GPT2_PATTERN),
@@ -749,11 +986,7 @@ def train_fast(train_fast):
         expected = _train(chunks, vocab_size)
 
         def hint():
-            if out == _train([text], vocab_size):
-                return "merges cross chunks: count pairs within each chunk"
-            if out == _train(list(set(chunks)), vocab_size):
-                return "each distinct chunk must count as many times as it occurs (weight its pairs by its frequency)"
-            return _tie_hint(out, chunks, vocab_size) or (
+            return _chunking_hint(out, text, chunks, vocab_size) or (
                 "after a merge, subtract the old pairs of every chunk that changed and add its new pairs; "
                 "skip heap entries whose count is stale")
 

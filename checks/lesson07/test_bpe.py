@@ -12,11 +12,11 @@ def test_merge(lesson):
 
 
 def test_train(lesson):
-    check.train(lesson.train)
+    check.train(lesson.train, lesson.get_stats, lesson.merge)
 
 
 def test_encode(lesson):
-    check.encode(lesson.encode)
+    check.encode(lesson.encode, lesson.get_stats, lesson.merge)
 
 
 def test_build_vocab(lesson):
@@ -28,15 +28,16 @@ def test_decode(lesson):
 
 
 def test_train_regex(lesson):
-    check.train_regex(lesson.train_regex)
+    check.train_regex(lesson.train_regex, lesson.get_stats, lesson.merge)
 
 
 def test_encode_ordinary(lesson):
-    check.encode_ordinary(lesson.encode_ordinary)
+    check.encode_ordinary(lesson.encode_ordinary, lesson.get_stats, lesson.merge)
 
 
 def test_encode_special(lesson):
-    check.encode_special(lesson.encode_special)
+    check.encode_special(lesson.encode_special, lesson.encode_ordinary, lesson.get_stats,
+                         lesson.merge)
 
 
 def test_merges_from_ranks(lesson):
@@ -44,4 +45,4 @@ def test_merges_from_ranks(lesson):
 
 
 def test_train_fast(lesson):
-    check.train_fast(lesson.train_fast)
+    check.train_fast(lesson.train_fast, lesson.merge)

@@ -146,7 +146,7 @@ def merge(ids, pair, idx):
     Args:
         ids: list of int (not modified); pair: (int, int); idx: int, the new token id.
     Returns:
-        A new list of int. Overlapping occurrences: the leftmost is merged first,
+        list of int. Overlapping occurrences: the leftmost is merged first,
         so merge([7, 7, 7], (7, 7), 9) == [9, 7].
     """
     ### BEGIN SOLUTION
@@ -214,7 +214,7 @@ def train(text, vocab_size):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.train(train)
+check.train(train, get_stats, merge)
 
 # %%
 toy = train("aaabdaaabac", 256 + 3)
@@ -260,7 +260,7 @@ def encode(text, merges):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_encode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.encode(encode)
+check.encode(encode, get_stats, merge)
 
 # %% [markdown]
 # ## Exercises 5 and 6: the vocabulary, and decoding
@@ -415,7 +415,7 @@ def train_regex(text, vocab_size, pattern):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_regex", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.train_regex(train_regex)
+check.train_regex(train_regex, get_stats, merge)
 
 
 # %% nbgrader={"grade": false, "grade_id": "encode_ordinary", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -448,7 +448,7 @@ def encode_ordinary(text, merges, pattern, byte_ids=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_encode_ordinary", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.encode_ordinary(encode_ordinary)
+check.encode_ordinary(encode_ordinary, get_stats, merge)
 
 # %% [markdown]
 # ## Exercise 9: special tokens
@@ -513,7 +513,7 @@ def encode_special(text, merges, pattern, special_tokens, allowed_special=(), di
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_encode_special", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.encode_special(encode_special)
+check.encode_special(encode_special, encode_ordinary, get_stats, merge)
 
 # %% [markdown]
 # ## Saving and loading
@@ -709,7 +709,7 @@ def train_fast(text, vocab_size, pattern):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_fast", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-check.train_fast(train_fast)
+check.train_fast(train_fast, merge)
 
 # %% [markdown]
 # Stale entries of `where` are harmless: a chunk that no longer holds the

@@ -7,6 +7,7 @@ Each wrong version differs from a right one in the named way.
 """
 
 import heapq
+import types
 from collections import Counter, defaultdict
 
 import regex
@@ -658,11 +659,13 @@ HINTS = {
 
 
 def get_stats_returns_counter(ids, counts=None):
-    """Right: a Counter is a dict."""
+    """Right: a Counter is a dict (and a given counts dict is updated in place and returned)."""
     c = Counter(zip(ids, ids[1:]))
-    if counts is not None:
-        c.update(counts)
-    return c
+    if counts is None:
+        return c
+    for pair, n in c.items():
+        counts[pair] = counts.get(pair, 0) + n
+    return counts
 
 
 def train_fast_defaultdict(text, vocab_size, pattern):
@@ -730,3 +733,251 @@ def train_fast_linked_list(text, vocab_size, pattern):
 
 
 OTHER_RIGHT["train_fast"].append(train_fast_linked_list)
+
+
+# ------------------------------------------------ promised types (issue 15, item 2)
+
+
+def get_stats_float_counts(ids, counts=None):
+    """Counts as floats (counts.get(pair, 0.0) + 1): equal to the ints, but not what is promised."""
+    counts = {} if counts is None else counts
+    for pair in zip(ids, ids[1:]):
+        counts[pair] = counts.get(pair, 0.0) + 1
+    return counts
+
+
+def get_stats_copy(ids, counts=None):
+    """Returns the sum in a new dict: the counts dict given is not updated in place."""
+    out = dict(counts or {})
+    for pair in zip(ids, ids[1:]):
+        out[pair] = out.get(pair, 0) + 1
+    return out
+
+
+def merge_returns_tuple(ids, pair, idx):
+    return tuple(merge_right(ids, pair, idx))
+
+
+def train_list_of_merges(text, vocab_size):
+    """A list of ((a, b), idx) instead of a dict."""
+    return list(train_right(text, vocab_size).items())
+
+
+def encode_returns_tuple(text, merges):
+    return tuple(encode_right(text, merges))
+
+
+def build_vocab_bytearray(merges, special_tokens=None):
+    """Tokens as bytearray (vocab[a] + vocab[b] of bytearrays), not bytes."""
+    return {i: bytearray(b) for i, b in build_vocab_right(merges, special_tokens).items()}
+
+
+def build_vocab_str_keys(merges, special_tokens=None):
+    return {str(i): b for i, b in build_vocab_right(merges, special_tokens).items()}
+
+
+def decode_bytes(ids, vocab):
+    """Forgets to decode: returns the bytes."""
+    return b"".join(vocab[i] for i in ids)
+
+
+def train_regex_str_keys(text, vocab_size, pattern):
+    """Pairs keyed as 'a,b' strings."""
+    return {f"{a},{b}": idx for (a, b), idx in train_regex_right(text, vocab_size, pattern).items()}
+
+
+def encode_ordinary_nested(text, merges, pattern, byte_ids=None):
+    """out.append(ids) instead of out.extend(ids): a list of lists."""
+    byte_ids = byte_ids if byte_ids is not None else range(256)
+    out = []
+    for chunk in regex.findall(pattern, text):
+        out.append(_encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges))
+    return out
+
+
+def encode_special_nested(text, merges, pattern, special_tokens, allowed_special=(), disallowed_special="all",
+                          byte_ids=None):
+    """Appends each part's list of ids instead of extending: a list of lists and ints."""
+    allowed, disallowed = _sets(special_tokens, allowed_special, disallowed_special)
+    if any(s in text for s in disallowed):
+        raise ValueError("disallowed special token")
+    if not allowed:
+        return encode_ordinary_right(text, merges, pattern, byte_ids)
+    parts = regex.split("(" + "|".join(map(regex.escape, sorted(allowed, key=len, reverse=True))) + ")", text)
+    return [special_tokens[part] if k % 2 else encode_ordinary_right(part, merges, pattern, byte_ids)
+            for k, part in enumerate(parts)]
+
+
+def merges_from_ranks_swapped(ranks):
+    """Returns (byte_ids, merges)."""
+    merges, byte_ids = merges_from_ranks_right(ranks)
+    return byte_ids, merges
+
+
+def merges_from_ranks_byte_ids_dict(ranks):
+    """byte_ids as a dict {byte: rank} instead of a list."""
+    merges, byte_ids = merges_from_ranks_right(ranks)
+    return merges, dict(enumerate(byte_ids))
+
+
+def merges_from_ranks_merges_only(ranks):
+    """Forgets byte_ids."""
+    return merges_from_ranks_right(ranks)[0]
+
+
+def train_fast_items(text, vocab_size, pattern):
+    """Returns the merges as a list of items."""
+    return list(train_fast_right(text, vocab_size, pattern).items())
+
+
+for _exercise, _wrongs in {
+    "get_stats": [get_stats_float_counts, get_stats_copy],
+    "merge": [merge_returns_tuple],
+    "train": [train_list_of_merges],
+    "encode": [encode_returns_tuple],
+    "build_vocab": [build_vocab_bytearray, build_vocab_str_keys],
+    "decode": [decode_bytes],
+    "train_regex": [train_regex_str_keys],
+    "encode_ordinary": [encode_ordinary_nested],
+    "encode_special": [encode_special_nested],
+    "merges_from_ranks": [merges_from_ranks_swapped, merges_from_ranks_byte_ids_dict, merges_from_ranks_merges_only],
+    "train_fast": [train_fast_items],
+}.items():
+    WRONG[_exercise] += _wrongs
+
+HINTS |= {
+    "get_stats_set": "not only whether it occurs",
+    "get_stats_float_counts": "expected an int",
+    "get_stats_copy": "in place",
+    "merge_returns_tuple": "expected a list",
+    "train_one_too_many": "range(256, vocab_size)",
+    "train_list_of_merges": "expected a dict",
+    "encode_highest_rank_first": "not the highest",
+    "encode_one_round": "stopped too early",
+    "encode_returns_tuple": "expected a list of int",
+    "build_vocab_bytearray": "bytearray",
+    "build_vocab_str_keys": "not an int",
+    "decode_bytes": "expected a str, got bytes",
+    "train_regex_distinct_chunks": "as many times as it occurs",
+    "train_regex_split_on_space": "not str.split()",
+    "train_regex_str_keys": "is not a pair (a, b) of ints",
+    "encode_ordinary_greedy": "left-to-right",
+    "encode_ordinary_ignores_byte_ids": "byte_ids",
+    "encode_ordinary_re_module": "`regex` module",
+    "encode_ordinary_nested": "out.extend(ids)",
+    "encode_special_nested": "out.extend(ids)",
+    "merges_from_ranks_swapped": "(merges, byte_ids)",
+    "merges_from_ranks_byte_ids_dict": "a list of 256 ints",
+    "merges_from_ranks_merges_only": "expected a tuple (merges, byte_ids)",
+    "train_fast_items": "expected a dict",
+}
+
+
+# ---------------------- the lesson's shape: later exercises call earlier ones by name (issue 10, item 15)
+# These are the solution's designs: train, encode, train_regex and encode_ordinary call get_stats and
+# merge, encode_special calls encode_ordinary, train_fast calls merge. `using` swaps in other versions.
+
+get_stats, merge = get_stats_right, merge_right
+
+
+def train_calls(text, vocab_size):
+    ids, merges = list(text.encode("utf-8")), {}
+    for idx in range(256, vocab_size):
+        stats = get_stats(ids)
+        if not stats:
+            break
+        pair = max(stats, key=lambda p: (stats[p], p))
+        ids = merge(ids, pair, idx)
+        merges[pair] = idx
+    return merges
+
+
+def encode_calls(text, merges):
+    ids = list(text.encode("utf-8"))
+    while len(ids) >= 2:
+        stats = get_stats(ids)
+        pair = min(stats, key=lambda p: merges.get(p, float("inf")))
+        if pair not in merges:
+            break
+        ids = merge(ids, pair, merges[pair])
+    return ids
+
+
+def train_regex_calls(text, vocab_size, pattern):
+    chunks, merges = [list(c.encode("utf-8")) for c in regex.findall(pattern, text)], {}
+    for idx in range(256, vocab_size):
+        stats = {}
+        for ids in chunks:
+            get_stats(ids, stats)
+        if not stats:
+            break
+        pair = max(stats, key=lambda p: (stats[p], p))
+        chunks = [merge(ids, pair, idx) for ids in chunks]
+        merges[pair] = idx
+    return merges
+
+
+def encode_ordinary_calls(text, merges, pattern, byte_ids=None):
+    byte_ids = byte_ids if byte_ids is not None else range(256)
+    out = []
+    for chunk in regex.findall(pattern, text):
+        ids = [byte_ids[b] for b in chunk.encode("utf-8")]
+        while len(ids) >= 2:
+            stats = get_stats(ids)
+            pair = min(stats, key=lambda p: merges.get(p, float("inf")))
+            if pair not in merges:
+                break
+            ids = merge(ids, pair, merges[pair])
+        out += ids
+    return out
+
+
+encode_ordinary = encode_ordinary_calls
+
+
+def encode_special_calls(text, merges, pattern, special_tokens, allowed_special=(), disallowed_special="all",
+                         byte_ids=None):
+    allowed, disallowed = _sets(special_tokens, allowed_special, disallowed_special)
+    if any(s in text for s in disallowed):
+        raise ValueError("disallowed special token")
+    if not allowed:
+        return encode_ordinary(text, merges, pattern, byte_ids)
+    parts = regex.split("(" + "|".join(map(regex.escape, sorted(allowed, key=len, reverse=True))) + ")", text)
+    out = []
+    for k, part in enumerate(parts):
+        out += [special_tokens[part]] if k % 2 else encode_ordinary(part, merges, pattern, byte_ids)
+    return out
+
+
+def train_fast_calls(text, vocab_size, pattern):
+    freq = Counter(regex.findall(pattern, text))
+    words, merges = [list(c.encode("utf-8")) for c in freq], {}
+    for idx in range(256, vocab_size):
+        counts = Counter()
+        for ids, n in zip(words, freq.values()):
+            for p in zip(ids, ids[1:]):
+                counts[p] += n
+        if not counts:
+            break
+        pair = max(counts, key=lambda p: (counts[p], p))
+        merges[pair] = idx
+        words = [merge(ids, pair, idx) for ids in words]
+    return merges
+
+
+def using(fn, **definitions):
+    """`fn` calling the given definitions by name (get_stats=..., merge=..., encode_ordinary=...)."""
+    return types.FunctionType(fn.__code__, {**fn.__globals__, **definitions}, fn.__name__, fn.__defaults__)
+
+
+def get_stats_blank(ids, counts=None):
+    raise NotImplementedError()
+
+
+# The names each check takes after the exercise itself, in its signature's order.
+USES = {"train": ["get_stats", "merge"], "encode": ["get_stats", "merge"], "train_regex": ["get_stats", "merge"],
+        "encode_ordinary": ["get_stats", "merge"], "encode_special": ["encode_ordinary", "get_stats", "merge"],
+        "train_fast": ["merge"]}
+CALLS = {"train": train_calls, "encode": encode_calls, "train_regex": train_regex_calls,
+         "encode_ordinary": encode_ordinary_calls, "encode_special": encode_special_calls,
+         "train_fast": train_fast_calls}
