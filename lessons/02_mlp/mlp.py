@@ -266,7 +266,7 @@ def forward(X, C, W1, b1, W2, b2):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_forward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.forward(forward)
+check.forward(forward, embed)
 
 
 # %% [markdown]
@@ -388,7 +388,7 @@ def sgd_step(params, X, Y, lr):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_sgd_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.sgd_step(sgd_step)
+check.sgd_step(sgd_step, forward, embed)
 
 # %% [markdown]
 # Two helpers for the rest of the lesson: a training loop that draws the
@@ -629,7 +629,7 @@ def sample(params, itos, generator, block_size=3):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_sample", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.sample(sample)
+check.sample(sample, forward, embed)
 
 # %%
 g = torch.Generator().manual_seed(2147483647 + 10)
