@@ -473,8 +473,8 @@ def sample_context_drops_oldest_wrong_end(params, itos, generator, block_size=3)
 
 
 WRONG = {
-    "build_dataset": [dataset_aliased_context, dataset_no_return, dataset_shifted_by_one, dataset_target_shifted, dataset_no_end, dataset_no_padding,
-                      dataset_fixed_block, dataset_padding_after, dataset_float, dataset_y_column],
+    "build_dataset": [dataset_aliased_context, dataset_no_return, dataset_shifted_by_one, dataset_target_shifted,
+                      dataset_no_end, dataset_no_padding, dataset_fixed_block, dataset_padding_after, dataset_float, dataset_y_column],
     "embed": [embed_no_flatten, embed_wrong_view, embed_transposed, embed_reversed, embed_sum, embed_detached],
     "forward": [forward_softmax, forward_relu, forward_no_tanh, forward_no_b1, forward_no_b2, forward_tanh_on_logits,
                 forward_bias_after_tanh, forward_transposed_embedding],
