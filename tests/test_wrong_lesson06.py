@@ -8,6 +8,7 @@ import pytest
 
 from checks.lesson06 import exercises as check
 from course.assertions import CheckFailure
+from tests.wrong import lesson06 as wrong
 from tests.wrong.lesson06 import OTHER_RIGHT, RIGHT, WRONG, WRONG_MODELS, Config, gpt_right
 
 CASES = [(exercise, wrong) for exercise, wrongs in WRONG.items() for wrong in wrongs]
@@ -84,3 +85,35 @@ def test_hint_names_the_mistake(name):
     with pytest.raises(CheckFailure) as failure:
         _run(exercise, wrong)
     assert HINTS[name] in str(failure.value), str(failure.value)
+
+
+def _gpt_on(layer_norm=wrong.ln_right, attention=wrong.mha_right):
+    return dict(layer_norm=layer_norm, multi_head_attention=attention, transformer_block=wrong.block_right)
+
+
+def test_gpt_judged_alone_when_its_parts_are_right():
+    check.gpt_forward(RIGHT["gpt_forward"], gpt_right, Config, **_gpt_on())
+
+
+@pytest.mark.parametrize("layer_norm", [wrong.ln_over_all, wrong.ln_over_batch])
+def test_gpt_names_a_wrong_layer_norm(layer_norm):
+    """Each exercise is judged alone: a GPT that fails because of its layer_norm blames layer_norm."""
+    model = wrong.make_gpt(layer_norm=layer_norm)
+    with pytest.raises(CheckFailure) as failure:
+        check.gpt_forward(RIGHT["gpt_forward"], model, Config, **_gpt_on(layer_norm=layer_norm))
+    assert "this uses your `layer_norm`, which fails its own check" in str(failure.value), str(failure.value)
+
+
+def test_gpt_names_a_wrong_attention():
+    model = wrong.make_gpt(attention=wrong.mha_no_mask)
+    with pytest.raises(CheckFailure) as failure:
+        check.gpt_forward(RIGHT["gpt_forward"], model, Config, **_gpt_on(attention=wrong.mha_no_mask))
+    assert "this uses your `multi_head_attention`, which fails its own check" in str(failure.value), \
+        str(failure.value)
+
+
+def test_gpt_with_right_parts_keeps_its_own_message():
+    """A GPT whose parts pass their checks is blamed for itself (here: PyTorch's default init)."""
+    with pytest.raises(CheckFailure) as failure:
+        check.gpt_forward(RIGHT["gpt_forward"], WRONG_MODELS["default_init"], Config, **_gpt_on())
+    assert "a fresh model's loss" in str(failure.value), str(failure.value)

@@ -13,8 +13,8 @@ import string
 import torch
 import torch.nn.functional as F
 
-from course.assertions import assert_close, assert_equal, assert_scalar, expect
-from course.grading.handles import exercise
+from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail
+from course.grading.handles import LearnerError, exercise
 
 ALPHABET = "." + string.ascii_lowercase
 STOI = {c: i for i, c in enumerate(ALPHABET)}
@@ -37,16 +37,43 @@ def _bigram_label(itos):
     return lambda ij: f"'{itos[ij[0]]}' -> '{itos[ij[1]]}'"
 
 
+def _pair(what, result, names):
+    """The two values of a function that returns a pair, after checking that it did."""
+    expect(isinstance(result, (tuple, list)) and len(result) == 2, what,
+           f"expected a tuple {names}, got {type(result).__name__}"
+           + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
+           hint=f"end with `return {names.strip('()')}`" + (" (a missing return gives None)" if result is None else ""))
+    return result
+
+
+def _judged_alone(what, error, uses):
+    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed on code which
+    calls the learner's earlier exercises runs their own checks; the first that fails is named as the
+    cause. Returns when none fails (the caller re-raises its own failure)."""
+    if isinstance(error, LearnerError) and error.is_a("NotImplementedError"):
+        return  # not attempted: the verdict says which blank it needs
+    for name, handle in uses:
+        if handle is None:
+            continue
+        try:
+            globals()[name](handle)
+        except CheckFailure as e:
+            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
+                 hint=str(e).splitlines()[0])
+        except LearnerError:
+            return  # it raised: the caller's own error, with the learner's frames, says where
+
+
 @exercise
 def build_vocab(build_vocab, seed=0):
     what = "build_vocab(words)"
-    stoi, itos = build_vocab(["emma", "olivia", "zoe", "bob"])
+    stoi, itos = _pair(what, build_vocab(["emma", "olivia", "zoe", "bob"]), "(stoi, itos)")
     expected = {c: i for i, c in enumerate(".abeilmovz")}
     assert_equal(f"{what} stoi", stoi, expected,
                  hint="'.' is 0, then the letters that occur, sorted, from 1 upwards")
     assert_equal(f"{what} itos", itos, {i: c for c, i in expected.items()}, hint="itos must invert stoi")
     words = _words(seed, letters="qwertyuio")
-    stoi, itos = build_vocab(words)
+    stoi, itos = _pair(what, build_vocab(words), "(stoi, itos)")
     chars = sorted(set("".join(words)))
     assert_equal(f"{what} stoi (random words)", stoi, {".": 0, **{c: i + 1 for i, c in enumerate(chars)}})
 
@@ -63,8 +90,13 @@ def count_bigrams(count_bigrams, seed=0):
             expected[i, j] += 1
         N = count_bigrams(words, stoi)
         itos = {i: c for c, i in stoi.items()}
-        assert_close(what, N, expected.to(N.dtype) if isinstance(N, torch.Tensor) else expected,
-                     rtol=0, atol=0, hint=hint, label=_bigram_label(itos))
+        expect(isinstance(N, torch.Tensor), what, f"expected a torch.Tensor, got {type(N).__name__}")
+        expect(N.dtype == torch.int64, what, f"dtype is {N.dtype}, expected torch.int64 (counts are integers)",
+               hint="torch.zeros(V, V, dtype=torch.int64), or torch.tensor(counts, dtype=torch.int64)")
+        if N.shape == expected.shape and not torch.equal(N, expected) and torch.equal(N, expected.T):
+            hint = ("the table is transposed: N[i, j] counts token j *following* token i, so the row is the "
+                    "current token and the column the next one")
+        assert_close(what, N, expected, rtol=0, atol=0, hint=hint, label=_bigram_label(itos))
 
 
 @exercise
@@ -147,6 +179,8 @@ def nll(nll, seed=0):
     pairs = _pairs(words, STOI)
     expected = -sum(math.log(P[i, j].item()) for i, j in pairs) / len(pairs)
     value = nll(P, words, STOI)
+    expect(isinstance(value, float), what, f"returned {type(value).__name__}, expected a Python float",
+           hint="end with .item() to turn a 0-dim tensor into a float")
     hint = "-(1/n) * sum of natural-log probabilities over all n bigrams of all '.'-wrapped names"
     if isinstance(value, (int, float)) and value != 0:
         if abs(value + expected) < 1e-3:
@@ -165,13 +199,17 @@ def nll(nll, seed=0):
 def bigram_dataset(bigram_dataset, seed=0):
     what = "bigram_dataset(words, stoi)"
     for words, stoi in [(["ab"], {".": 0, "a": 1, "b": 2}), (_words(seed), STOI)]:
-        xs, ys = bigram_dataset(words, stoi)
+        xs, ys = bigram_dataset(words, stoi)  # None: the verdict's one-line "cannot be used"
         pairs = torch.tensor(_pairs(words, stoi), dtype=torch.int64)
         for name, got, exp in (("xs", xs, pairs[:, 0]), ("ys", ys, pairs[:, 1])):
             expect(isinstance(got, torch.Tensor) and got.dtype == torch.int64, f"{what} {name}",
                    f"expected a torch.int64 tensor, got {getattr(got, 'dtype', type(got).__name__)}")
             assert_close(f"{what} {name} for {words[:3]}", got, exp, rtol=0, atol=0,
                          hint="xs[t] is a token, ys[t] the one after it; '.' opens and closes each name")
+
+
+ONE_HOT = ("F.one_hot(xs) makes vectors as long as the largest index in xs, plus one; "
+           "give the vocabulary size: F.one_hot(xs, num_classes=W.shape[0])")
 
 
 def _probe_loss_and_grad(neural_nll, W0, xs, ys, reg):
@@ -207,6 +245,21 @@ def neural_nll(neural_nll, seed=0):
         expected.backward()
         assert_close(f"gradient of {what} with respect to W, reg={reg}", grad, Wr.grad,
                      rtol=1e-4, atol=1e-6, hint=hint)
+    # A batch in which the last token of the vocabulary never occurs: F.one_hot(xs) without
+    # num_classes makes vectors that are too short.
+    xs = torch.randint(0, 24, (40,), generator=g)
+    ys = torch.randint(0, 27, (40,), generator=g)
+    try:
+        loss, grad = neural_nll.run(_probe_loss_and_grad, W0, xs, ys, 0.01)
+    except LearnerError as e:
+        if e.is_a("NotImplementedError"):
+            raise
+        fail(f"{what} on a batch whose inputs lack the last tokens", f"your code raised {e.type_name}: "
+             f"{e.message.splitlines()[0][:160]}", hint=ONE_HOT)
+    Wr = W0.clone().requires_grad_()
+    expected = F.cross_entropy(Wr[xs], ys) + 0.01 * (Wr**2).mean()
+    assert_scalar(f"{what} on a batch whose inputs lack the last tokens", loss, expected.item(), rtol=1e-5,
+                  atol=1e-6, hint=ONE_HOT)
 
 
 def _probe_sgd_steps(sgd_step, W0, xs, ys, lr, reg, steps):
@@ -221,7 +274,17 @@ def _probe_sgd_steps(sgd_step, W0, xs, ys, lr, reg, steps):
 
 
 @exercise
-def sgd_step(sgd_step, seed=0):
+def sgd_step(sgd_step, neural_nll=None, seed=0):
+    """sgd_step alone; if it fails and `neural_nll` (the learner's, which their sgd_step calls) is
+    given, neural_nll's own check runs, and a failure there is named as the cause."""
+    try:
+        _sgd_step(sgd_step, seed)
+    except (CheckFailure, LearnerError) as e:
+        _judged_alone("sgd_step(W, xs, ys, lr, reg)", e, [("neural_nll", neural_nll)])
+        raise
+
+
+def _sgd_step(sgd_step, seed):
     what = "sgd_step(W, xs, ys, lr, reg)"
     g = torch.Generator().manual_seed(seed)
     xs = torch.randint(0, 27, (200,), generator=g)
@@ -240,8 +303,7 @@ def sgd_step(sgd_step, seed=0):
         expect(isinstance(loss, float), what, f"step {step} returned {type(loss).__name__}, expected a Python float",
                hint="return loss.item(): a float, not a tensor that keeps the graph alive")
         assert_scalar(f"{what}: loss returned at step {step}", loss, expected.item(), rtol=1e-5,
-                      hint="return the loss computed before the update, as loss.item(); "
-                           "sgd_step uses your neural_nll, so make its check pass first")
+                      hint="return the loss computed before the update, as loss.item()")
         assert_close(f"{what}: W after step {step}", W, Wr, rtol=1e-4, atol=1e-5,
                      hint="reset W.grad before backward(): gradients accumulate across calls"
                      if step > 1 else "W <- W - lr * dL/dW")

@@ -32,4 +32,4 @@ def test_neural_nll(lesson):
 
 
 def test_sgd_step(lesson):
-    check.sgd_step(lesson.sgd_step)
+    check.sgd_step(lesson.sgd_step, lesson.neural_nll)

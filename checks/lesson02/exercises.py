@@ -13,8 +13,8 @@ import string
 import torch
 import torch.nn.functional as F
 
-from course.assertions import assert_close, assert_equal, assert_scalar, expect, fail
-from course.grading.handles import exercise
+from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail
+from course.grading.handles import LearnerError, exercise
 
 ALPHABET = "." + string.ascii_lowercase
 STOI = {c: i for i, c in enumerate(ALPHABET)}
@@ -60,6 +60,33 @@ def _shape(what, x, shape, hint=None):
     expect(tuple(x.shape) == tuple(shape), what, f"shape is {tuple(x.shape)}, expected {tuple(shape)}", hint)
 
 
+def _pair(what, result, names):
+    """The two values of a function that returns a pair, after checking that it did."""
+    expect(isinstance(result, (tuple, list)) and len(result) == 2, what,
+           f"expected a tuple {names}, got {type(result).__name__}"
+           + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
+           hint=f"end with `return {names.strip('()')}`" + (" (a missing return gives None)" if result is None else ""))
+    return result
+
+
+def _judged_alone(what, error, uses):
+    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed on code which
+    calls the learner's earlier exercises runs their own checks; the first that fails is named as the
+    cause. Returns when none fails (the caller re-raises its own failure)."""
+    if isinstance(error, LearnerError) and error.is_a("NotImplementedError"):
+        return  # not attempted: the verdict says which blank it needs
+    for name, handle in uses:
+        if handle is None:
+            continue
+        try:
+            globals()[name](handle)
+        except CheckFailure as e:
+            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
+                 hint=str(e).splitlines()[0])
+        except LearnerError:
+            return  # it raised: the caller's own error, with the learner's frames, says where
+
+
 # ----------------------------------------------------------------- build_dataset
 
 
@@ -69,7 +96,7 @@ def build_dataset(build_dataset, seed=0):
     # "emma" and "ab", written out by hand: padding at the start, '.' as the last target.
     expected_X = [[0, 0, 0], [0, 0, 5], [0, 5, 13], [5, 13, 13], [13, 13, 1], [0, 0, 0], [0, 0, 1], [0, 1, 2]]
     expected_Y = [5, 13, 13, 1, 0, 1, 2, 0]
-    X, Y = build_dataset(["emma", "ab"], STOI, 3)
+    X, Y = _pair(what, build_dataset(["emma", "ab"], STOI, 3), "(X, Y)")
     _tensor(f"{what} X", X, torch.int64)
     _tensor(f"{what} Y", Y, torch.int64)
     hint_shape = "one example per character plus one for the end: n = sum(len(w) + 1); X is (n, block_size), Y is (n,)"
@@ -80,6 +107,10 @@ def build_dataset(build_dataset, seed=0):
     hint = "the context of a target is the block_size tokens just before it (padded with '.'), not including it"
     if torch.equal(X, _windows(["emma", "ab"], STOI, 3, shift=1)[0]):
         hint = "windows shifted by one: each context must end with the token *before* its target, not the target"
+    elif len({tuple(row) for row in X[:5].tolist()}) == 1:
+        hint = ("every row of 'emma' holds the same context: X.append(context) stores the list itself, and "
+                "changing it in place (pop, append, item assignment) changes the rows already stored; append "
+                "a copy, or make a new list for the next context")
     elif X.tolist() == expected_X:
         hint = "the contexts are right, the targets are not: Y[t] is the token right after the context X[t]"
     elif X[0].tolist() != expected_X[0]:
@@ -91,7 +122,7 @@ def build_dataset(build_dataset, seed=0):
     stoi = {".": 0, **{c: i + 1 for i, c in enumerate(letters)}}
     words = _words(seed, letters=letters)
     for block_size in (1, 2, 4, 5):
-        X, Y = build_dataset(words, stoi, block_size)
+        X, Y = _pair(what, build_dataset(words, stoi, block_size), "(X, Y)")
         eX, eY = _windows(words, stoi, block_size)
         _tensor(f"{what} X", X, torch.int64)
         _shape(f"{what} X with block_size={block_size}", X, eX.shape,
@@ -159,11 +190,46 @@ def _double(params):
     return [p.detach().double() for p in params]
 
 
+FORWARD_HINT = ("the two equations of the exercise, in order: the hidden layer h from the embeddings, "
+                "then the logits from h")
+
+
+def _forward_hint(logits, X, C, W1, b1, W2, b2):
+    """The likely mistake when the logits are wrong: the first known variant they match (float64)."""
+    e = torch.cat([C[X[:, j]] for j in range(X.shape[1])], dim=1)
+    pre = e @ W1 + b1
+    h = torch.tanh(pre)
+    e_t = C[X].transpose(1, 2).reshape(X.shape[0], -1)
+    variants = {
+        "the logits are unnormalised log-probabilities: no softmax at the end": torch.softmax(h @ W2 + b2, dim=1),
+        "the hidden non-linearity is tanh": [torch.relu(pre) @ W2 + b2, torch.sigmoid(pre) @ W2 + b2],
+        "the hidden layer has no non-linearity: h = tanh(...)": pre @ W2 + b2,
+        "tanh belongs to the hidden layer only: the output layer is linear": torch.tanh(h @ W2 + b2),
+        "b1 is missing (the hidden layer's bias)": torch.tanh(e @ W1) @ W2 + b2,
+        "b1 goes inside the tanh, with e W1": (torch.tanh(e @ W1) + b1) @ W2 + b2,
+        "b2 is missing (the output layer's bias)": h @ W2,
+        "the embeddings are concatenated in the wrong order: use embed(C, X)": torch.tanh(e_t @ W1 + b1) @ W2 + b2,
+    }
+    for hint, outs in variants.items():
+        for out in outs if isinstance(outs, list) else [outs]:
+            if logits.shape == out.shape and torch.allclose(logits.double(), out, rtol=1e-4, atol=1e-4):
+                return hint
+    return FORWARD_HINT
+
+
 @exercise
-def forward(forward, seed=0):
+def forward(forward, embed=None, seed=0):
+    """forward alone; if it fails and `embed` (the learner's, which their forward calls) is given,
+    embed's own check runs, and a failure there is named as the cause."""
+    try:
+        _forward(forward, seed)
+    except (CheckFailure, LearnerError) as e:
+        _judged_alone("forward(X, C, W1, b1, W2, b2)", e, [("embed", embed)])
+        raise
+
+
+def _forward(forward, seed):
     what = "forward(X, C, W1, b1, W2, b2)"
-    hint = ("logits = tanh(embed(C, X) @ W1 + b1) @ W2 + b2; no softmax at the end, "
-            "and tanh (not ReLU or sigmoid) on the hidden layer")
     for V, d, b, H, n in ((7, 3, 3, 11, 13), (27, 10, 3, 200, 32), (5, 2, 4, 6, 1)):
         params = _params(seed + V, V, d, b, H, scale=0.7)
         g = torch.Generator().manual_seed(seed)
@@ -172,8 +238,11 @@ def forward(forward, seed=0):
         _tensor(what, logits, floating=True)
         _shape(f"{what} with V={V}, d={d}, b={b}, H={H}, n={n}", logits, (n, V),
                hint="one row of V logits per context; W1 is (b*d, H) and W2 is (H, V)")
-        assert_close(f"{what} with V={V}, d={d}, b={b}, H={H}", logits, _forward64(X, *_double(params)),
-                     rtol=1e-4, atol=1e-4, hint=hint)
+        expected = _forward64(X, *_double(params))
+        hint = FORWARD_HINT
+        if not torch.allclose(logits.double(), expected, rtol=1e-4, atol=1e-4):
+            hint = _forward_hint(logits, X, *_double(params))
+        assert_close(f"{what} with V={V}, d={d}, b={b}, H={H}", logits, expected, rtol=1e-4, atol=1e-4, hint=hint)
     # Every parameter must take part, through autograd.
     params = _params(seed, 6, 3, 3, 5, scale=0.7)
     ref = [p.detach().double().requires_grad_() for p in params]
@@ -185,9 +254,11 @@ def forward(forward, seed=0):
            hint="use torch operations on the parameters; no .detach(), .data, .item() or numpy")
     F.cross_entropy(_forward64(X, *ref), Y).backward()
     for i, (name, r) in enumerate(zip(("C", "W1", "b1", "W2", "b2"), ref), start=1):
-        expect(grads[i] is not None, what, f"{name} gets no gradient: it is not used in the forward pass", hint=hint)
+        expect(grads[i] is not None, what, f"{name} gets no gradient: it is not used in the forward pass",
+               hint=FORWARD_HINT)
         assert_close(f"gradient of the loss of {what} with respect to {name}", grads[i], r.grad,
-                     rtol=1e-4, atol=1e-6, hint=hint)
+                     rtol=1e-4, atol=1e-6, hint="values right, gradients wrong: no .detach(), .data or in-place "
+                                                "change of a parameter on the way")
 
 
 # ------------------------------------------------------------------ cross_entropy
@@ -200,14 +271,23 @@ _BUILT_INS = [
 ]
 
 
+KEEPDIM = ("a per-row max or sum of shape (n,) broadcasts against the columns of the (n, V) logits: "
+           "keep the dimension, max(dim=1, keepdim=True), or index with [:, None]")
+
+
 class _BuiltIn(Exception):
     pass
 
 
 def _probe_by_hand(cross_entropy, logits, Y):
     """The learner's loss and its gradient with respect to the logits, computed while the softmax
-    family refuses to answer. Returns (loss, gradient, names of the built-ins it called)."""
+    family refuses to answer, under its own names and under any other name the learner's module
+    gives it (`from torch.nn.functional import log_softmax as ls`). Only a call is refused: a
+    variable called logsumexp is fine. Returns (loss, gradient, names of the built-ins it called)."""
     used, saved = [], [(owner, name, getattr(owner, name)) for owner, name in _BUILT_INS]
+    module = getattr(cross_entropy, "__globals__", {})
+    aliases = [(key, value, name) for key, value in list(module.items())
+               for _, name, original in saved if value is original]
 
     def refuse(name):
         def refused(*args, **kwargs):
@@ -219,12 +299,16 @@ def _probe_by_hand(cross_entropy, logits, Y):
     try:
         for owner, name, _ in saved:
             setattr(owner, name, refuse(name))
+        for key, _, name in aliases:
+            module[key] = refuse(name)
         loss = cross_entropy(z, Y)
     except _BuiltIn:
         return None, None, used
     finally:
         for owner, name, original in saved:
             setattr(owner, name, original)
+        for key, original, _ in aliases:
+            module[key] = original
     if isinstance(loss, torch.Tensor) and loss.requires_grad and loss.numel() == 1:
         loss.backward()
     return loss, z.grad, used
@@ -241,13 +325,20 @@ def cross_entropy(cross_entropy, seed=0):
         ("one logit of 1e4 per row", torch.randn(5, 9, generator=g).index_put_(
             (torch.arange(5), torch.tensor([0, 3, 8, 2, 2])), torch.tensor(1e4))),
         ("equal large logits", torch.full((3, 27), 300.0)),
+        ("as many examples as classes", torch.randn(6, 6, generator=g) * 4),  # a missing keepdim still runs
     ]
     for label, logits in cases:
         n, V = logits.shape
         Y = torch.randint(0, V, (n,), generator=g)
         if label == "one logit of 1e4 per row":
             Y[:3] = torch.tensor([0, 3, 8])  # some targets on the huge logit (loss ~0), others far below it
-        loss, grad, used = cross_entropy.run(_probe_by_hand, logits, Y)
+        try:
+            loss, grad, used = cross_entropy.run(_probe_by_hand, logits, Y)
+        except LearnerError as e:
+            if "must match the size of tensor" not in e.message:
+                raise
+            fail(f"{what} on {label} ({n}x{V})", f"your code raised {e.type_name}: {e.message[:160]}",
+                 hint=KEEPDIM)
         expect(not used, what, f"calls {', '.join(sorted(set(used)))}; this exercise asks for it by hand",
                hint="subtract the row maximum, then exp, sum, log and index")
         expect(isinstance(loss, torch.Tensor) and loss.dim() == 0, f"{what} on {label}",
@@ -262,6 +353,8 @@ def cross_entropy(cross_entropy, seed=0):
                     "(the log-sum-exp trick)")
         elif abs(value * n - ref.item()) < 1e-3 * max(1, abs(ref.item())) and n > 1:
             hint = "the mean over examples, not the sum"
+        elif n == V:
+            hint = KEEPDIM
         tol = 1e-5 * max(1.0, float(logits.abs().max()) / 100)
         assert_scalar(f"{what} on {label} ({n}x{V})", loss, ref.item(), rtol=1e-5, atol=tol, hint=hint)
         expect(loss.requires_grad, what, "the loss does not depend on the logits through autograd",
@@ -326,7 +419,17 @@ def _short_run(sgd_step, steps=SHORT_RUN_STEPS, seed=0):
 
 
 @exercise
-def sgd_step(sgd_step, seed=0, short_run=True):
+def sgd_step(sgd_step, forward=None, embed=None, seed=0, short_run=True):
+    """sgd_step alone; if it fails and the learner's `forward` and `embed` (which their sgd_step
+    calls) are given, their own checks run, and the first that fails is named as the cause."""
+    try:
+        _sgd_step(sgd_step, seed, short_run)
+    except (CheckFailure, LearnerError) as e:
+        _judged_alone("sgd_step(params, X, Y, lr)", e, [("embed", embed), ("forward", forward)])
+        raise
+
+
+def _sgd_step(sgd_step, seed, short_run):
     what = "sgd_step(params, X, Y, lr)"
     V, d, b, H, n = 7, 3, 3, 9, 24
     params = _params(seed, V, d, b, H, scale=0.8)
@@ -344,8 +447,7 @@ def sgd_step(sgd_step, seed=0, short_run=True):
                    hint="update in place under torch.no_grad(): p -= lr * p.grad")
         expect(isinstance(loss, float), what, f"step {step} returned {type(loss).__name__}, expected a Python float",
                hint="return loss.item(): a float, not a tensor that keeps the graph alive")
-        hint = ("return the loss before the update, as a float (loss.item()); "
-                "sgd_step calls your forward, so make forward's check pass first")
+        hint = "return the loss before the update, as a float (loss.item())"
         assert_scalar(f"{what}: loss returned at step {step}", loss, expected, rtol=1e-5, atol=1e-6, hint=hint)
         for name, p, r, p0 in zip(names, after, ref, before):
             hint = "p <- p - lr * p.grad for every parameter in params"
@@ -430,7 +532,17 @@ def _chain_model(logit_rows, V, block_size, position=None):
 
 
 @exercise
-def sample(sample, seed=0):
+def sample(sample, forward=None, embed=None, seed=0):
+    """sample alone; if it fails and the learner's `forward` and `embed` (which their sample calls)
+    are given, their own checks run, and the first that fails is named as the cause."""
+    try:
+        _sample(sample, seed)
+    except (CheckFailure, LearnerError) as e:
+        _judged_alone("sample(params, itos, generator, block_size)", e, [("embed", embed), ("forward", forward)])
+        raise
+
+
+def _sample(sample, seed):
     what = "sample(params, itos, generator, block_size)"
     symbols = "." + string.ascii_lowercase + string.ascii_uppercase[:23]  # V = 50
     V = len(symbols)
@@ -447,6 +559,10 @@ def sample(sample, seed=0):
                 "is sampled (no length limit), leave '.' out of the name")
         if name.startswith(expected[:5]) and len(name) < len(expected):
             hint = f"the name stopped after {len(name)} characters without '.' being sampled: no length limit"
+        elif not name.startswith(expected[0]):
+            hint = (f"from the all-'.' context this model gives '{expected[0]}' probability 1, yet the name "
+                    f"starts {name[:1]!r}: are the probabilities a softmax over the vocabulary (dim=1 of the "
+                    f"(1, V) logits)? Over dim=0 every probability is 1")
         assert_equal(f"{what} when the model spells a {V - 1}-character name for sure (block_size={block_size})",
                      name, expected, hint=hint)
         # The oldest token decides: each symbol comes block_size times. A context slid the wrong way

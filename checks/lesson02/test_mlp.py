@@ -12,7 +12,7 @@ def test_embed(lesson):
 
 
 def test_forward(lesson):
-    check.forward(lesson.forward)
+    check.forward(lesson.forward, lesson.embed)
 
 
 def test_cross_entropy(lesson):
@@ -20,8 +20,8 @@ def test_cross_entropy(lesson):
 
 
 def test_sgd_step(lesson):
-    check.sgd_step(lesson.sgd_step)
+    check.sgd_step(lesson.sgd_step, lesson.forward, lesson.embed)
 
 
 def test_sample(lesson):
-    check.sample(lesson.sample)
+    check.sample(lesson.sample, lesson.forward, lesson.embed)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from course.assertions import assert_close, assert_scalar, expect, fail
+from course.assertions import CheckFailure, assert_close, assert_scalar, expect, fail
 from course.grading.handles import LearnerError, exercise
 
 # Few examples, no deadline (slow but correct code must pass), same examples every run.
@@ -36,6 +36,24 @@ NO_DETACH = "compute with differentiable torch operations (no .detach(), .item()
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
+
+
+def _judged_alone(what, error, uses):
+    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed on code which
+    calls the learner's earlier exercises runs their own checks; the first that fails is named as the
+    cause. Returns when none fails (the caller re-raises its own failure)."""
+    if isinstance(error, LearnerError) and error.is_a("NotImplementedError"):
+        return  # not attempted: the verdict says which blank it needs
+    for name, handle in uses:
+        if handle is None:
+            continue
+        try:
+            globals()[name](handle)
+        except CheckFailure as e:
+            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
+                 hint=str(e).splitlines()[0])
+        except LearnerError:
+            return  # it raised: the caller's own error, with the learner's frames, says where
 
 
 def _tensor(what, value):
@@ -469,7 +487,24 @@ def _logits_hint(logits, expected, hidden):
 
 
 @exercise
-def gpt_forward(gpt_forward, GPT=None, GPTConfig=None, seed=0):
+def gpt_forward(gpt_forward, GPT=None, GPTConfig=None, layer_norm=None, multi_head_attention=None,
+                transformer_block=None, seed=0):
+    """gpt_forward alone, on a model of built-in modules; then, when GPT is given, the learner's whole
+    model. Their GPT runs their layer_norm, multi_head_attention and transformer_block: if the model
+    checks fail and those are given, their own checks run, and the first that fails is named."""
+    _gpt_forward(gpt_forward, seed)
+    if GPT is None:
+        return
+    try:
+        _gpt_model_checks(GPT, GPTConfig)
+    except (CheckFailure, LearnerError) as e:
+        _judged_alone("GPT(config) with your gpt_forward", e, [
+            ("layer_norm", layer_norm), ("multi_head_attention", multi_head_attention),
+            ("transformer_block", transformer_block)])
+        raise
+
+
+def _gpt_forward(gpt_forward, seed):
     what = "gpt_forward(model, idx, targets)"
     g = _gen(seed)
     for i, (B, T, V, C, block_size, L) in enumerate(((2, 5, 11, 8, 7, 2), (3, 7, 6, 4, 7, 1), (1, 1, 9, 6, 3, 3))):
@@ -540,9 +575,6 @@ def gpt_forward(gpt_forward, GPT=None, GPTConfig=None, seed=0):
             hint = "the embedding dropout is missing: " + hint
         assert_close(f"{what} logits in train mode with dropout 0.5 (torch.manual_seed({train_seed}) first), "
                      f"(B, T) = {(B, T)}", logits, dropped, rtol=1e-5, atol=1e-5, hint=hint)
-    if GPT is None:
-        return
-    _gpt_model_checks(GPT, GPTConfig)
 
 
 def _config(GPTConfig, cfg):

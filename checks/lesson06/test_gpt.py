@@ -24,7 +24,8 @@ def test_transformer_block(lesson):
 
 
 def test_gpt_forward(lesson):
-    check.gpt_forward(lesson.gpt_forward, lesson.GPT, lesson.GPTConfig)
+    check.gpt_forward(lesson.gpt_forward, lesson.GPT, lesson.GPTConfig, lesson.layer_norm, lesson.multi_head_attention,
+                      lesson.transformer_block)
 
 
 def test_generate(lesson):

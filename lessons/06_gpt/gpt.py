@@ -598,7 +598,7 @@ class GPT(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_gpt_forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-check.gpt_forward(gpt_forward, GPT, GPTConfig)
+check.gpt_forward(gpt_forward, GPT, GPTConfig, layer_norm, multi_head_attention, transformer_block)
 
 # %% [markdown]
 # **Counting the parameters.** Per block: three $C \times C$ attention

@@ -168,7 +168,7 @@ def bigram_probs(N, k=1.0):
     Args:
         N: (V, V) tensor of counts (any numeric dtype); k: smoothing, k >= 0.
     Returns:
-        P: torch.float32 tensor of shape (V, V); row i is the distribution of
+        P: float tensor of shape (V, V) (float32 is enough); row i is the distribution of
         the token after token i (every row sums to 1).
     """
     ### BEGIN SOLUTION
@@ -386,7 +386,7 @@ def sgd_step(W, xs, ys, lr, reg=0.01):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_sgd_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-check.sgd_step(sgd_step)
+check.sgd_step(sgd_step, neural_nll)
 
 # %% [markdown]
 # ## Training

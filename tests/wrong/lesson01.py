@@ -55,6 +55,11 @@ def count_transposed(words, stoi):
     return N
 
 
+def count_float(words, stoi):
+    """Right counts in a float tensor: the docstring promises torch.int64."""
+    return count_transposed(words, {c: i for c, i in stoi.items()}).T.float()
+
+
 def probs_not_normalised(N, k=1.0):
     return N.float() + k
 
@@ -164,6 +169,23 @@ def nll_no_end(P, words, stoi):
     return -P[[xs[i] for i in keep], [ys[i] for i in keep]].log().mean().item()
 
 
+def nll_tensor(P, words, stoi):
+    """Right value, but a 0-dim tensor where the docstring promises a Python float."""
+    xs, ys = [], []
+    for w in words:
+        ids = [stoi[c] for c in "." + w + "."]
+        xs.extend(ids[:-1])
+        ys.extend(ids[1:])
+    return -P[xs, ys].log().mean()
+
+
+def vocab_no_return(words):
+    """Builds the maps and forgets to return them."""
+    chars = sorted(set("".join(words)))
+    stoi = {".": 0, **{c: i + 1 for i, c in enumerate(chars)}}
+    itos = {i: c for c, i in stoi.items()}  # noqa: F841
+
+
 def dataset_shifted(words, stoi):
     """ys equal to xs: the target is not the next token."""
     xs, _ = _pairs(words, stoi)
@@ -208,6 +230,31 @@ def neural_log_softmax_wrong_target(W, xs, ys, reg=0.01):
     return -logp[torch.arange(len(xs)), xs].mean() + reg * (W**2).mean()
 
 
+def neural_one_hot_no_classes(W, xs, ys, reg=0.01):
+    """F.one_hot(xs) without num_classes: right whenever the batch holds the last token."""
+    x = F.one_hot(xs).float()
+    logits = x @ W
+    probs = logits.exp() / logits.exp().sum(dim=1, keepdim=True)
+    return -probs[torch.arange(len(ys)), ys].log().mean() + reg * (W**2).mean()
+
+
+def neural_right(W, xs, ys, reg=0.01):
+    return F.cross_entropy(W[xs], ys) + reg * (W**2).mean()
+
+
+def sgd_using(neural_nll):
+    """A right sgd_step on top of the given neural_nll (as the lesson's calls the learner's by name)."""
+    def sgd_step(W, xs, ys, lr, reg=0.01):
+        W.grad = None
+        loss = neural_nll(W, xs, ys, reg)
+        loss.backward()
+        with torch.no_grad():
+            W -= lr * W.grad
+        return loss.item()
+    sgd_step.__name__ = f"sgd_using_{neural_nll.__name__}"
+    return sgd_step
+
+
 def _loss(W, xs, ys, reg):
     return F.cross_entropy(W[xs], ys) + reg * (W**2).mean()
 
@@ -250,13 +297,14 @@ def sgd_replaces_w(W, xs, ys, lr, reg=0.01):
 
 
 WRONG = {
-    "build_vocab": [vocab_dot_last, vocab_unsorted],
-    "count_bigrams": [count_no_end_token, count_no_start_token, count_fixed_27, count_transposed],
+    "build_vocab": [vocab_dot_last, vocab_unsorted, vocab_no_return],
+    "count_bigrams": [count_no_end_token, count_no_start_token, count_fixed_27, count_transposed, count_float],
     "bigram_probs": [probs_not_normalised, probs_columns, probs_no_keepdim, probs_global, probs_in_place,
                      probs_ignores_k],
     "sample_name": [sample_global_rng, sample_column, sample_keeps_dots, sample_argmax],
-    "nll": [nll_log2, nll_sign, nll_sum, nll_per_name, nll_no_end],
+    "nll": [nll_log2, nll_sign, nll_sum, nll_per_name, nll_no_end, nll_tensor],
     "bigram_dataset": [dataset_shifted, dataset_no_end, dataset_column],
-    "neural_nll": [neural_softmax_dim0, neural_no_reg, neural_sum, neural_detached, neural_log_softmax_wrong_target],
+    "neural_nll": [neural_softmax_dim0, neural_no_reg, neural_sum, neural_detached, neural_log_softmax_wrong_target,
+                   neural_one_hot_no_classes],
     "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_loss_after, sgd_replaces_w],
 }

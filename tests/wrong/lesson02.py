@@ -2,6 +2,8 @@
 
 import torch
 import torch.nn.functional as F
+from torch import logsumexp as _lse
+from torch.nn.functional import log_softmax as _ls
 
 # ----------------------------------------------------------------- build_dataset
 
@@ -20,6 +22,24 @@ def _slide(words, stoi, block_size, shift_target=False, end=True, pad=True):
             if not shift_target:
                 context = context[1:] + [ix]
     return torch.tensor(X, dtype=torch.int64).view(-1, block_size), torch.tensor(Y, dtype=torch.int64)
+
+
+def dataset_aliased_context(words, stoi, block_size=3):
+    """Slides the context in place after storing it: every row of a word is the same list."""
+    X, Y = [], []
+    for w in words:
+        context = [0] * block_size
+        for ch in w + ".":
+            X.append(context)
+            Y.append(stoi[ch])
+            context.pop(0)
+            context.append(stoi[ch])
+    return torch.tensor(X, dtype=torch.int64).view(-1, block_size), torch.tensor(Y, dtype=torch.int64)
+
+
+def dataset_no_return(words, stoi, block_size=3):
+    """Builds X and Y and forgets to return them."""
+    X, Y = _slide(words, stoi, block_size)  # noqa: F841
 
 
 def dataset_shifted_by_one(words, stoi, block_size=3):
@@ -193,6 +213,31 @@ def ce_builtin_method(logits, Y):
     return -logits.log_softmax(dim=1)[torch.arange(len(Y)), Y].mean()
 
 
+def ce_alias(logits, Y):
+    """Calls log_softmax under another name (imported as _ls)."""
+    return -_ls(logits, dim=1)[torch.arange(len(Y)), Y].mean()
+
+
+def ce_alias_logsumexp(logits, Y):
+    """Calls torch.logsumexp under another name (imported as _lse)."""
+    return (_lse(logits, dim=1) - logits[torch.arange(len(Y)), Y]).mean()
+
+
+def ce_max_no_keepdim(logits, Y):
+    """The row maximum without keepdim: (n, V) - (n,) broadcasts against the columns (or fails)."""
+    m = logits.max(dim=1).values.detach()
+    shifted = logits - m
+    return (shifted.exp().sum(dim=1).log() - shifted[torch.arange(len(Y)), Y]).mean()
+
+
+def ce_variable_named_logsumexp(logits, Y):
+    """Right: by hand, with a local variable that happens to be called logsumexp."""
+    m = logits.max(dim=1, keepdim=True).values
+    logsumexp = m.squeeze(1) + (logits - m).exp().sum(dim=1).log()
+    softmax = None  # noqa: F841 - a name, not a call
+    return (logsumexp - logits[torch.arange(len(Y)), Y]).mean()
+
+
 def ce_detached(logits, Y):
     return torch.tensor(ce_log_of_sum_naive(logits.double(), Y).item())
 
@@ -301,6 +346,45 @@ def _probs(params, context):
     return F.softmax(_forward(torch.tensor([context]), *params), dim=1)
 
 
+def make_forward(embed):
+    """The lesson's forward on top of the given embed (it calls the learner's by name)."""
+    def forward(X, C, W1, b1, W2, b2):
+        return torch.tanh(embed(C, X) @ W1 + b1) @ W2 + b2
+    forward.__name__ = f"forward_using_{embed.__name__}"
+    return forward
+
+
+def make_sample(forward):
+    """A right sample on top of the given forward."""
+    def sample(params, itos, generator, block_size=3):
+        context, out = [0] * block_size, []
+        with torch.no_grad():
+            while True:
+                probs = F.softmax(forward(torch.tensor([context]), *params), dim=1)
+                ix = torch.multinomial(probs, 1, generator=generator).item()
+                if ix == 0:
+                    return "".join(out)
+                out.append(itos[ix])
+                context = context[1:] + [ix]
+    sample.__name__ = f"sample_using_{forward.__name__}"
+    return sample
+
+
+def make_sgd_step(forward):
+    """A right sgd_step on top of the given forward."""
+    def sgd_step(params, X, Y, lr):
+        for p in params:
+            p.grad = None
+        loss = F.cross_entropy(forward(X, *params), Y)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad
+        return loss.item()
+    sgd_step.__name__ = f"sgd_step_using_{forward.__name__}"
+    return sgd_step
+
+
 def sample_global_rng(params, itos, generator, block_size=3):
     context, out = [0] * block_size, []
     while True:
@@ -389,15 +473,20 @@ def sample_context_drops_oldest_wrong_end(params, itos, generator, block_size=3)
 
 
 WRONG = {
-    "build_dataset": [dataset_shifted_by_one, dataset_target_shifted, dataset_no_end, dataset_no_padding,
-                      dataset_fixed_block, dataset_padding_after, dataset_float, dataset_y_column],
+    "build_dataset": [dataset_aliased_context, dataset_no_return, dataset_shifted_by_one, dataset_target_shifted,
+                      dataset_no_end, dataset_no_padding, dataset_fixed_block, dataset_padding_after, dataset_float, dataset_y_column],
     "embed": [embed_no_flatten, embed_wrong_view, embed_transposed, embed_reversed, embed_sum, embed_detached],
     "forward": [forward_softmax, forward_relu, forward_no_tanh, forward_no_b1, forward_no_b2, forward_tanh_on_logits,
                 forward_bias_after_tanh, forward_transposed_embedding],
     "cross_entropy": [ce_naive, ce_log_of_sum_naive, ce_softmax_dim0, ce_sum, ce_wrong_index,
-                      ce_max_not_added_back, ce_global_max, ce_builtin, ce_builtin_method, ce_detached],
+                      ce_max_not_added_back, ce_global_max, ce_builtin, ce_builtin_method, ce_detached, ce_alias,
+                      ce_alias_logsumexp, ce_max_no_keepdim],
     "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_skips_embedding, sgd_out_of_place, sgd_loss_after, sgd_fixed_lr,
                  sgd_sum_loss, sgd_returns_tensor],
     "sample": [sample_global_rng, sample_softmax_dim0, sample_max_len, sample_keeps_end, sample_argmax,
                sample_context_reversed, sample_context_frozen, sample_context_drops_oldest_wrong_end],
+}
+
+RIGHT = {  # correct answers, in a form the checks must accept
+    "cross_entropy": [ce_variable_named_logsumexp],
 }

@@ -420,12 +420,13 @@ class Config:
 
 
 class _LN(nn.Module):
-    def __init__(self, C):
+    def __init__(self, C, layer_norm=ln_right):
         super().__init__()
         self.weight, self.bias = nn.Parameter(torch.ones(C)), nn.Parameter(torch.zeros(C))
+        self.layer_norm = layer_norm
 
     def forward(self, x):
-        return ln_right(x, self.weight, self.bias)
+        return self.layer_norm(x, self.weight, self.bias)
 
 
 class _Attn(nn.Module):
@@ -441,24 +442,24 @@ class _Attn(nn.Module):
 
 
 class _Block(nn.Module):
-    def __init__(self, c, attention):
+    def __init__(self, c, attention, layer_norm=ln_right):
         super().__init__()
-        self.ln1, self.attn, self.ln2 = _LN(c.n_embd), _Attn(c, attention), _LN(c.n_embd)
+        self.ln1, self.attn, self.ln2 = _LN(c.n_embd, layer_norm), _Attn(c, attention), _LN(c.n_embd, layer_norm)
         self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd), nn.GELU(), nn.Linear(4 * c.n_embd, c.n_embd))
 
     def forward(self, x):
         return block_right(self, x)
 
 
-def make_gpt(attention=mha_right, init=True, lm_head_bias=True, forward=forward_right):
+def make_gpt(attention=mha_right, init=True, lm_head_bias=True, forward=forward_right, layer_norm=ln_right):
     class GPT(nn.Module):
         def __init__(self, c):
             super().__init__()
             self.config = c
             self.tok_emb, self.pos_emb = nn.Embedding(c.vocab_size, c.n_embd), nn.Embedding(c.block_size, c.n_embd)
             self.drop = nn.Dropout(c.dropout)
-            self.blocks = nn.ModuleList(_Block(c, attention) for _ in range(c.n_layer))
-            self.ln_f = _LN(c.n_embd)
+            self.blocks = nn.ModuleList(_Block(c, attention, layer_norm) for _ in range(c.n_layer))
+            self.ln_f = _LN(c.n_embd, layer_norm)
             self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=lm_head_bias)
             if init:
                 for m in self.modules():
