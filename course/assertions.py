@@ -121,3 +121,24 @@ def assert_equal(what, actual, expected, hint=None):
             fail(what, f"expected a {type(expected).__name__}, got a {type(actual).__name__}", hint)
         fail(what, f"first difference at position {i}: expected {expected[i]!r}, got {actual[i]!r}", hint)
     fail(what, f"expected {expected!r}, got {actual!r}", hint)
+
+
+def judged_alone(checks, what, error, uses):
+    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed with `error` on
+    code which calls the learner's earlier exercises runs their own checks (`checks[name](handle)` for
+    each (name, handle) of `uses`); the first that fails is named as the cause. Returns when none
+    fails: the caller re-raises its own failure."""
+    from .grading.handles import LearnerError
+
+    if isinstance(error, LearnerError) and error.is_a("NotImplementedError"):
+        return  # not attempted: the verdict says which blank it needs
+    for name, handle in uses:
+        if handle is None:
+            continue
+        try:
+            checks[name](handle)
+        except CheckFailure as e:
+            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
+                 hint=str(e).splitlines()[0])
+        except LearnerError:
+            return  # it raised: the caller's own error, with the learner's frames, says where

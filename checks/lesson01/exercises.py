@@ -13,7 +13,7 @@ import string
 import torch
 import torch.nn.functional as F
 
-from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail
+from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail, judged_alone
 from course.grading.handles import LearnerError, exercise
 
 ALPHABET = "." + string.ascii_lowercase
@@ -44,24 +44,6 @@ def _pair(what, result, names):
            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
            hint=f"end with `return {names.strip('()')}`" + (" (a missing return gives None)" if result is None else ""))
     return result
-
-
-def _judged_alone(what, error, uses):
-    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed on code which
-    calls the learner's earlier exercises runs their own checks; the first that fails is named as the
-    cause. Returns when none fails (the caller re-raises its own failure)."""
-    if isinstance(error, LearnerError) and error.is_a("NotImplementedError"):
-        return  # not attempted: the verdict says which blank it needs
-    for name, handle in uses:
-        if handle is None:
-            continue
-        try:
-            globals()[name](handle)
-        except CheckFailure as e:
-            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
-                 hint=str(e).splitlines()[0])
-        except LearnerError:
-            return  # it raised: the caller's own error, with the learner's frames, says where
 
 
 @exercise
@@ -280,7 +262,7 @@ def sgd_step(sgd_step, neural_nll=None, seed=0):
     try:
         _sgd_step(sgd_step, seed)
     except (CheckFailure, LearnerError) as e:
-        _judged_alone("sgd_step(W, xs, ys, lr, reg)", e, [("neural_nll", neural_nll)])
+        judged_alone(globals(), "sgd_step(W, xs, ys, lr, reg)", e, [("neural_nll", neural_nll)])
         raise
 
 

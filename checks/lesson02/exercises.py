@@ -13,7 +13,7 @@ import string
 import torch
 import torch.nn.functional as F
 
-from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail
+from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail, judged_alone
 from course.grading.handles import LearnerError, exercise
 
 ALPHABET = "." + string.ascii_lowercase
@@ -67,24 +67,6 @@ def _pair(what, result, names):
            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
            hint=f"end with `return {names.strip('()')}`" + (" (a missing return gives None)" if result is None else ""))
     return result
-
-
-def _judged_alone(what, error, uses):
-    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed on code which
-    calls the learner's earlier exercises runs their own checks; the first that fails is named as the
-    cause. Returns when none fails (the caller re-raises its own failure)."""
-    if isinstance(error, LearnerError) and error.is_a("NotImplementedError"):
-        return  # not attempted: the verdict says which blank it needs
-    for name, handle in uses:
-        if handle is None:
-            continue
-        try:
-            globals()[name](handle)
-        except CheckFailure as e:
-            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
-                 hint=str(e).splitlines()[0])
-        except LearnerError:
-            return  # it raised: the caller's own error, with the learner's frames, says where
 
 
 # ----------------------------------------------------------------- build_dataset
@@ -224,7 +206,7 @@ def forward(forward, embed=None, seed=0):
     try:
         _forward(forward, seed)
     except (CheckFailure, LearnerError) as e:
-        _judged_alone("forward(X, C, W1, b1, W2, b2)", e, [("embed", embed)])
+        judged_alone(globals(), "forward(X, C, W1, b1, W2, b2)", e, [("embed", embed)])
         raise
 
 
@@ -425,7 +407,7 @@ def sgd_step(sgd_step, forward=None, embed=None, seed=0, short_run=True):
     try:
         _sgd_step(sgd_step, seed, short_run)
     except (CheckFailure, LearnerError) as e:
-        _judged_alone("sgd_step(params, X, Y, lr)", e, [("embed", embed), ("forward", forward)])
+        judged_alone(globals(), "sgd_step(params, X, Y, lr)", e, [("embed", embed), ("forward", forward)])
         raise
 
 
@@ -538,7 +520,7 @@ def sample(sample, forward=None, embed=None, seed=0):
     try:
         _sample(sample, seed)
     except (CheckFailure, LearnerError) as e:
-        _judged_alone("sample(params, itos, generator, block_size)", e, [("embed", embed), ("forward", forward)])
+        judged_alone(globals(), "sample(params, itos, generator, block_size)", e, [("embed", embed), ("forward", forward)])
         raise
 
 

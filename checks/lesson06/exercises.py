@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from course.assertions import CheckFailure, assert_close, assert_scalar, expect, fail
+from course.assertions import CheckFailure, assert_close, assert_scalar, expect, fail, judged_alone
 from course.grading.handles import LearnerError, exercise
 
 # Few examples, no deadline (slow but correct code must pass), same examples every run.
@@ -36,24 +36,6 @@ NO_DETACH = "compute with differentiable torch operations (no .detach(), .item()
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
-
-
-def _judged_alone(what, error, uses):
-    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed on code which
-    calls the learner's earlier exercises runs their own checks; the first that fails is named as the
-    cause. Returns when none fails (the caller re-raises its own failure)."""
-    if isinstance(error, LearnerError) and error.is_a("NotImplementedError"):
-        return  # not attempted: the verdict says which blank it needs
-    for name, handle in uses:
-        if handle is None:
-            continue
-        try:
-            globals()[name](handle)
-        except CheckFailure as e:
-            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
-                 hint=str(e).splitlines()[0])
-        except LearnerError:
-            return  # it raised: the caller's own error, with the learner's frames, says where
 
 
 def _tensor(what, value):
@@ -498,7 +480,7 @@ def gpt_forward(gpt_forward, GPT=None, GPTConfig=None, layer_norm=None, multi_he
     try:
         _gpt_model_checks(GPT, GPTConfig)
     except (CheckFailure, LearnerError) as e:
-        _judged_alone("GPT(config) with your gpt_forward", e, [
+        judged_alone(globals(), "GPT(config) with your gpt_forward", e, [
             ("layer_norm", layer_norm), ("multi_head_attention", multi_head_attention),
             ("transformer_block", transformer_block)])
         raise
