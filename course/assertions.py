@@ -123,10 +123,10 @@ def assert_equal(what, actual, expected, hint=None):
     fail(what, f"expected {expected!r}, got {actual!r}", hint)
 
 
-def judged_alone(checks, what, error, uses):
+def judged_alone(checks, what, error, uses, **options):
     """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed with `error` on
     code which calls the learner's earlier exercises runs their own checks (`checks[name](handle)` for
-    each (name, handle) of `uses`); the first that fails is named as the cause. Returns when none
+    each (name, handle) of `uses`, with `options`); the first that fails is named as the cause. Returns when none
     fails: the caller re-raises its own failure."""
     from .grading.handles import LearnerError
 
@@ -136,7 +136,7 @@ def judged_alone(checks, what, error, uses):
         if handle is None:
             continue
         try:
-            checks[name](handle)
+            checks[name](handle, **options)
         except CheckFailure as e:
             fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
                  hint=str(e).splitlines()[0])

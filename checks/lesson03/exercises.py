@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail
+from course.assertions import CheckFailure, assert_close, assert_equal, assert_scalar, expect, fail, judged_alone
 from course.grading.handles import LearnerError, Missing, exercise
 
 LN27 = math.log(27)
@@ -536,28 +536,22 @@ def _deep_reference(C, names, layer_params, X, Y):
     return x.detach(), [p.grad for p in leaves]
 
 
-def _uses(what, dependencies):
-    """Each exercise is judged alone: where the learner's code calls another of their exercises by name,
-    run that exercise's own check first and, if it fails, blame it (CONTRIBUTING.md, "The checks")."""
-    for name, check, handle in dependencies:
-        if handle is None:
-            continue
-        try:
-            check(handle)
-        except (CheckFailure, LearnerError) as e:
-            if isinstance(e, Missing) or (isinstance(e, LearnerError) and e.is_a("NotImplementedError")):
-                raise  # still blank (or absent): "not attempted yet: it needs ...", as the harness says
-            first = (str(e).splitlines() or [type(e).__name__])[0]
-            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
-                 hint=f"`pytest checks/lesson03 -k {name}` says: {first[:200]}")
-
-
 @exercise
 def build_deep_mlp(build_deep_mlp, linear=None, batchnorm=None, seed=0):
     """`linear` and `batchnorm`: the learner's Linear and BatchNorm1d, which their build_deep_mlp calls;
-    checked first (optional, so that a build_deep_mlp can be checked on its own)."""
-    what = "build_deep_mlp(vocab_size, block_size, n_embd, n_hidden, n_layers, generator)"
-    _uses(what, [("Linear", Linear, linear), ("BatchNorm1d", BatchNorm1d, batchnorm)])
+    when this check fails, theirs run, and a failing one is named (optional: each exercise is judged alone)."""
+    try:
+        _build_deep_mlp(build_deep_mlp, seed)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), DEEP_MLP, e, [("Linear", linear), ("BatchNorm1d", batchnorm)])
+        raise
+
+
+DEEP_MLP = "build_deep_mlp(vocab_size, block_size, n_embd, n_hidden, n_layers, generator)"
+
+
+def _build_deep_mlp(build_deep_mlp, seed):
+    what = DEEP_MLP
     V, T, E, H, L = 27, 3, 10, 100, 5
     g = _gen(seed + 1)
     X = torch.randint(0, V, (512, T), generator=g)

@@ -32,8 +32,8 @@ computed here, never in a probe.
 import torch
 import torch.nn.functional as F
 
-from course.assertions import CheckFailure, expect, fail
-from course.grading.handles import LearnerError, Missing, exercise
+from course.assertions import CheckFailure, expect, fail, judged_alone
+from course.grading.handles import LearnerError, exercise
 
 RTOL = 1e-3  # per element, relative to the true value
 ATOL = 5e-5  # per element, relative to the gradient's scale
@@ -380,22 +380,6 @@ INTERMEDIATES = ["emb", "embcat", "hprebn", "bnmeani", "bndiff", "bndiff2", "bnv
                  "counts_sum_inv", "probs", "logprobs", "loss"]
 
 
-def _uses(what, dependencies, seed):
-    """Each exercise is judged alone: where the learner's code calls another of their exercises by name,
-    run that exercise's own check first and, if it fails, blame it (CONTRIBUTING.md, "The checks")."""
-    for name, handle in dependencies:
-        if handle is None:
-            continue
-        try:
-            globals()[name](handle, seed=seed)
-        except (CheckFailure, LearnerError) as e:
-            if isinstance(e, Missing) or (isinstance(e, LearnerError) and e.is_a("NotImplementedError")):
-                raise  # still blank (or absent): "not attempted yet: it needs ...", as the harness says
-            first = (str(e).splitlines() or [type(e).__name__])[0]
-            fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
-                 hint=f"`pytest checks/lesson04 -k {name}` says: {first[:200]}")
-
-
 STEPS = ["backward_loss", "backward_softmax", "backward_output_layer", "backward_bn_affine", "backward_bn_stats",
          "backward_first_layer", "backward_embedding"]
 TRAIN_STEP_USES = ["cross_entropy_backward", "backward_output_layer", "batchnorm_backward", "backward_first_layer",
@@ -405,8 +389,15 @@ TRAIN_STEP_USES = ["cross_entropy_backward", "backward_output_layer", "batchnorm
 @exercise
 def backward_all(backward_all, *steps, seed=0):
     """All 26 gradients from the learner's chain, in order, on two batches. `steps`: the learner's seven
-    step functions (STEPS), which their backward_all calls; each is checked first (optional)."""
-    _uses("backward_all(params, cache, Xb, Yb)", zip(STEPS, steps), seed)
+    step functions (STEPS), which their backward_all calls; when this check fails, theirs run (optional)."""
+    try:
+        _backward_all(backward_all, seed)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), "backward_all(params, cache, Xb, Yb)", e, list(zip(STEPS, steps)), seed=seed)
+        raise
+
+
+def _backward_all(backward_all, seed):
     for setup in ("square", "standard"):
         inputs, true = make_case(setup, seed)
         params = {k: inputs[k].clone() for k in PARAMS}
@@ -488,8 +479,15 @@ def _probe_train_steps(train_step, params, batches, lr):
 @exercise
 def train_step(train_step, *uses, seed=0, steps=5, lr=0.07):
     """K steps of the learner's train_step against autograd's SGD, step by step. `uses`: the learner's
-    functions of TRAIN_STEP_USES, which their train_step calls; each is checked first (optional)."""
-    _uses("train_step(params, Xb, Yb, lr)", zip(TRAIN_STEP_USES, uses), seed)
+    functions of TRAIN_STEP_USES, which their train_step calls; when this check fails, theirs run (optional)."""
+    try:
+        _train_step(train_step, seed, steps, lr)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), "train_step(params, Xb, Yb, lr)", e, list(zip(TRAIN_STEP_USES, uses)), seed=seed)
+        raise
+
+
+def _train_step(train_step, seed, steps, lr):
     sizes = SIZES["standard"]
     g = torch.Generator().manual_seed(4000 + seed)
     n, T, V = sizes["n"], sizes["T"], sizes["V"]
