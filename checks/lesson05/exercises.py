@@ -498,6 +498,22 @@ def _probe_build(build_hierarchy, V, block_size, E, H, seed, X):
     return _plain(out)
 
 
+def _expect_draw_order(what, weights, V, E, H, levels, seed):
+    """The Linear weights as drawn in the documented order from one generator: the Embedding's V * E
+    normals first (in whatever shape), then each level's Linear, then the output Linear (scaled by 0.1)."""
+    g = _gen(seed)
+    torch.randn(V * E, generator=g)
+    fan_in, expected = E, []
+    for _ in range(levels):
+        expected.append(torch.randn(2 * fan_in, H, generator=g) / (2 * fan_in) ** 0.5)
+        fan_in = H
+    expected.append(torch.randn(H, V, generator=g) / H**0.5 * 0.1)
+    for i, (w, e) in enumerate(zip(weights, expected)):
+        assert_close(f"{what}: the initial weight of Linear {i + 1}", w, e, rtol=1e-5, atol=1e-6,
+                     hint="create the layers in the order of the table (Embedding, each level's Linear, the "
+                          "output Linear last), each drawing from `generator`, and nothing else drawn between")
+
+
 def _hierarchy_count(V, block_size, E, H):
     levels = int(math.log2(block_size))
     return V * E + (2 * E * H + 2 * H) + (levels - 1) * (2 * H * H + 2 * H) + (H * V + V)
@@ -579,6 +595,7 @@ def build_hierarchy(build_hierarchy, seed=0):
                f"bias {'None' if last.get('bias') is None else tuple(last['bias'].shape)}")
         _std_close(f"{what}: the output layer's weight", last["weight"], 0.1 / math.sqrt(H), 0.25,
                    hint="scale the last Linear's weight by 0.1 (so the first loss is near ln V)")
+        _expect_draw_order(what, [a["weight"] for name, a in layers if name == "Linear"], V, E, H, levels, seed)
         expect(got["n_params"] == _hierarchy_count(V, block_size, E, H), what,
                f"{got['n_params']:,} parameters, expected {_hierarchy_count(V, block_size, E, H):,}",
                hint="count them with model.parameters(): every layer's parameters, nothing twice")

@@ -344,6 +344,20 @@ def _build(bias=False, scale=0.1, factor=2, bn=BatchNorm1d):
     return build_hierarchy
 
 
+def build_hierarchy_output_first(vocab_size, block_size, n_embd, n_hidden, generator=None):
+    """Right layers, but the output Linear is created (draws its weight) before the others."""
+    out = Linear(n_hidden, vocab_size, generator=generator)
+    with torch.no_grad():
+        out.weight *= 0.1
+    layers = [Embedding(vocab_size, n_embd, generator=generator)]
+    fan_in = n_embd
+    for _ in range(round(math.log2(block_size))):
+        layers += [FlattenConsecutive(2), Linear(2 * fan_in, n_hidden, bias=False, generator=generator),
+                   BatchNorm1d(n_hidden), Tanh()]
+        fan_in = n_hidden
+    return Sequential(layers + [out])
+
+
 def build_hierarchy_flat_weights(vocab_size, block_size, n_embd, n_hidden, generator=None):
     """Right structure, but the output layer scaled after becoming a non-leaf (scaled outside no_grad)."""
     model = _build(scale=1.0)(vocab_size, block_size, n_embd, n_hidden, generator)
@@ -462,6 +476,7 @@ WRONG = {
         _named(_build(scale=1.0), "build_hierarchy_output_not_scaled"),
         _named(build_hierarchy_flat_weights, "build_hierarchy_nonleaf_output_weight"),
         _named(build_hierarchy_per_position_bn, "build_hierarchy_per_position_bn"),
+        build_hierarchy_output_first,
     ],
     "CausalConv1d": [
         _named(_conv(left="symmetric"), "conv_symmetric_padding"),
