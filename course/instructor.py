@@ -728,7 +728,10 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
             # /proc, nbgrader itself (its kernel then exits too; the learners after are not reached).
             _kill(_descendants(proc.pid) or [proc.pid])
         time.sleep(0.5)
-    reader.join()
+    # Processes the last notebook left behind may hold nbgrader's output pipe open: kill them before
+    # waiting for its end (a forked kernel can even deadlock and never exit by itself).
+    sandbox.kill_descendants()
+    reader.join(timeout=60)
     if previous is not None:
         _between_learners(None, guard, current[0] or previous)
     ended = time.time()
