@@ -26,7 +26,8 @@ def bench():
 @pytest.mark.slow
 def test_gpu_configuration_smoke_run_on_cpu(capsys):
     torch.set_num_threads(1)
-    history = bench().main(["--config", "gpu", "--smoke", "--compile", "off"])
+    (run,) = bench().main(["--config", "gpu", "--smoke", "--compile", "off"])  # one seed in a smoke run
+    history = run["history"]
     out = capsys.readouterr().out
     assert "10,792,005 parameters" in out, out  # the baby GPT at the embedded corpus's V = 69
     assert "n_embd=384" in out and "n_layer=6" in out and "bf16 True" in out, out

@@ -1,13 +1,15 @@
 """Lesson 02 reference run: the MLP of Bengio et al. (2003) on names, 200k steps.
 
-    python extras/benchmarks/lesson02_mlp.py --data embedded
-    python extras/benchmarks/lesson02_mlp.py --data /path/to/names.txt
+    python extras/benchmarks/lesson02_mlp.py --data embedded --jobs 2
+    python extras/benchmarks/lesson02_mlp.py --data /path/to/names.txt --jobs 2
 
 C 27x10, 30 -> tanh 200 -> 27 (11,897 parameters), standard normal init,
 batch 32, lr 0.1 then 0.01 after half the steps, one thread. The model code is
 the reference solution's (solutions/02_mlp/mlp.py, loaded without running its
 cells), so this run also checks that the solution reaches the published loss.
 The split is course.data.split: a seeded shuffle of the names, cut 80/10/10.
+Three seeds by default (the lesson's 2147483647, then 1 and 2), each drawing
+its own initial weights and batches; the summary gives mean ± spread.
 """
 
 import argparse
@@ -19,19 +21,15 @@ import torch.nn.functional as F
 
 from course.data import load_names, split
 from course.loader import load
+from seeds import add_arguments, run_seeds
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="embedded", help="embedded (default), classic, or a path to names.txt")
-    parser.add_argument("--steps", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=2147483647)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+def run(args, seed):
     torch.set_num_threads(args.threads)
     lesson = load(ROOT / "solutions" / "02_mlp" / "mlp.py", "reference_mlp")
+    say = lambda text: print(f"[seed {seed}] {text}", flush=True)  # noqa: E731
 
     words = load_names(args.data)
     train_words, val_words, test_words = split(words)
@@ -41,26 +39,36 @@ def main():
     Xtr, Ytr = lesson.build_dataset(train_words, stoi, 3)
     Xval, Yval = lesson.build_dataset(val_words, stoi, 3)
     Xte, Yte = lesson.build_dataset(test_words, stoi, 3)
-    print(f"data {args.data}: {len(words)} names, V={V}; examples train {len(Ytr)} val {len(Yval)} test {len(Yte)}")
+    say(f"data {args.data}: {len(words)} names, V={V}; examples train {len(Ytr)} val {len(Yval)} test {len(Yte)}")
 
-    g = torch.Generator().manual_seed(args.seed)
+    g = torch.Generator().manual_seed(seed)
     params = lesson.init_params(V, n_embd=10, n_hidden=200, block_size=3, generator=g)
-    print(f"parameters: {sum(p.nelement() for p in params)}; threads {torch.get_num_threads()}; torch {torch.__version__}")
+    say(f"parameters: {sum(p.nelement() for p in params)}; threads {torch.get_num_threads()}; torch {torch.__version__}")
 
     @torch.no_grad()
     def loss(X, Y):
         return F.cross_entropy(lesson.forward(X, *params), Y).item()
 
-    print(f"initial loss: train {loss(Xtr, Ytr):.4f}")
+    initial = loss(Xtr, Ytr)
     t0 = time.perf_counter()
     for i in range(args.steps):
         ix = torch.randint(0, Xtr.shape[0], (32,), generator=g)
         lesson.sgd_step(params, Xtr[ix], Ytr[ix], 0.1 if i < args.steps // 2 else 0.01)
         if (i + 1) % (args.steps // 10 or 1) == 0:
-            print(f"step {i + 1:7d}  val {loss(Xval, Yval):.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    wall = time.perf_counter() - t0
-    print(f"RESULT data={args.data} steps={args.steps} train {loss(Xtr, Ytr):.4f} val {loss(Xval, Yval):.4f} "
-          f"test {loss(Xte, Yte):.4f} wall {wall:.1f} s ({1e6 * wall / args.steps:.0f} us/step)")
+            say(f"step {i + 1:7d}  val {loss(Xval, Yval):.4f}  ({time.perf_counter() - t0:.0f} s)")
+    result = {"initial": initial, "train": loss(Xtr, Ytr), "val": loss(Xval, Yval), "test": loss(Xte, Yte),
+              "training_s": time.perf_counter() - t0}
+    say("RESULT " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="embedded", help="embedded (default), classic, or a path to names.txt")
+    parser.add_argument("--steps", type=int, default=200_000)
+    parser.add_argument("--threads", type=int, default=1)
+    add_arguments(parser, [2147483647, 1, 2])
+    run_seeds(run, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """Lesson 04 in full: the BatchNorm MLP trained with manual gradients only.
 
-    python extras/benchmarks/lesson04_backprop.py --data /path/to/names.txt   # parity with the published run
-    python extras/benchmarks/lesson04_backprop.py --data embedded             # the course's default data
-    python extras/benchmarks/lesson04_backprop.py --diffs                     # largest check differences
+    python extras/benchmarks/lesson04_backprop.py --data /path/to/names.txt --jobs 2  # parity with the published run
+    python extras/benchmarks/lesson04_backprop.py --data embedded --jobs 2            # the course's default data
+    python extras/benchmarks/lesson04_backprop.py --diffs                             # largest check differences
 
 The training run takes the lesson's own functions (build_dataset, init_params,
 train_step, population_stats, evaluate) from solutions/ (or --lessons DIR, a
 learner's copy), loaded without running the lesson's cells, and runs the
 lesson's loop: n_hidden 200, batch 32, 200,000 SGD steps, lr 0.1 then 0.01,
-one torch thread, no autograd anywhere. --diffs runs every check of the lesson
+one torch thread, no autograd anywhere; three seeds by default (the lesson's
+2147483647, then 1 and 2), summarised as mean ± spread. --diffs runs every check of the lesson
 on many seeds and prints, per gradient, the largest difference a correct
 solution showed from the float64 autograd referee.
 """
@@ -28,34 +29,38 @@ from checks.lesson04 import exercises as check  # noqa: E402
 from course import lessons as registry  # noqa: E402
 from course.data import load_names, split  # noqa: E402
 from course.loader import load  # noqa: E402
+from seeds import add_arguments, run_seeds  # noqa: E402
 
 
-def train(lesson, data, steps, n_hidden, seed):
-    words = load_names(data)
+def run(args, seed):
+    torch.set_num_threads(1)
+    lesson = load(registry.get("04").script(args.lessons), "lesson04_benchmark")
+    say = lambda text: print(f"[seed {seed}] {text}", flush=True)  # noqa: E731
+    words = load_names(args.data)
     train_words, val_words, test_words = split(words)
     chars = sorted(set("".join(words)))
     stoi = {".": 0, **{c: i + 1 for i, c in enumerate(chars)}}
     Xtr, Ytr = lesson.build_dataset(train_words, stoi)
     Xval, Yval = lesson.build_dataset(val_words, stoi)
     Xte, Yte = lesson.build_dataset(test_words, stoi)
-    print(f"data {data}: {len(words)} names; examples train {len(Xtr)}, val {len(Xval)}, test {len(Xte)}")
+    say(f"data {args.data}: {len(words)} names; examples train {len(Xtr)}, val {len(Xval)}, test {len(Xte)}")
     g = torch.Generator().manual_seed(seed)
-    params = lesson.init_params(len(stoi), n_embd=10, n_hidden=n_hidden, block_size=Xtr.shape[1], generator=g)
-    print(f"{sum(p.numel() for p in params.values())} parameters, {steps} steps")
-    start = time.time()
+    params = lesson.init_params(len(stoi), n_embd=10, n_hidden=args.hidden, block_size=Xtr.shape[1], generator=g)
+    say(f"{sum(p.numel() for p in params.values())} parameters, {args.steps} steps")
+    start = time.perf_counter()
     with torch.no_grad():
-        for i in range(steps):
+        for i in range(args.steps):
             ix = torch.randint(0, Xtr.shape[0], (32,), generator=g)
-            loss = lesson.train_step(params, Xtr[ix], Ytr[ix], 0.1 if i < steps // 2 else 0.01)
-            if i % 10_000 == 0 or i == steps - 1:
-                print(f"step {i:7d}  batch loss {loss:.4f}  {time.time() - start:7.1f} s", flush=True)
-    wall = time.time() - start
+            loss = lesson.train_step(params, Xtr[ix], Ytr[ix], 0.1 if i < args.steps // 2 else 0.01)
+            if i % 20_000 == 0 or i == args.steps - 1:
+                say(f"step {i:7d}  batch loss {loss:.4f}  {time.perf_counter() - start:7.1f} s")
+    training_s = time.perf_counter() - start
     bnmean, bnvar = lesson.population_stats(params, Xtr)
-    losses = {name: lesson.evaluate(params, X, Y, bnmean, bnvar)
+    result = {name: lesson.evaluate(params, X, Y, bnmean, bnvar)
               for name, X, Y in (("train", Xtr, Ytr), ("val", Xval, Yval), ("test", Xte, Yte))}
-    print(f"RESULT data={data} steps={steps} n_hidden={n_hidden}: train {losses['train']:.4f}  "
-          f"val {losses['val']:.4f}  test {losses['test']:.4f}  training wall time {wall:.1f} s "
-          f"({steps / wall:.0f} steps/s)")
+    result["training_s"] = training_s
+    say("RESULT " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+    return result
 
 
 def diffs(lesson, seeds):
@@ -84,16 +89,15 @@ def main():
     parser.add_argument("--lessons", default=str(registry.solutions_dir()), help="folder laid out like lessons/")
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--hidden", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=2147483647)
     parser.add_argument("--diffs", action="store_true", help="measure check differences instead of training")
-    parser.add_argument("--seeds", type=int, default=20, help="with --diffs: how many seeds")
+    parser.add_argument("--diff-seeds", type=int, default=20, help="with --diffs: how many check seeds")
+    add_arguments(parser, [2147483647, 1, 2])
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    lesson = load(registry.get("04").script(args.lessons), "lesson04_benchmark")
     if args.diffs:
-        diffs(lesson, list(range(args.seeds)))
+        torch.set_num_threads(1)
+        diffs(load(registry.get("04").script(args.lessons), "lesson04_benchmark"), list(range(args.diff_seeds)))
     else:
-        train(lesson, args.data, args.steps, args.hidden, args.seed)
+        run_seeds(run, args)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """Lesson 05 benchmark: the WaveNet-like hierarchy, and the same model as a stack
 of causal dilated convolutions trained on every position of each name.
 
-    python extras/benchmarks/lesson05_wavenet.py --data classic --model hierarchy
-    python extras/benchmarks/lesson05_wavenet.py --data embedded --model conv --steps 25000
+    python extras/benchmarks/lesson05_wavenet.py --data classic --model hierarchy --jobs 2
+    python extras/benchmarks/lesson05_wavenet.py --data embedded --model conv --steps 25000 --jobs 2
 
 The recipe (lesson-facts.md, section 05): context 8, embedding 27x24, three
 levels of [pairs concatenated, Linear without bias, BatchNorm1d (momentum
 0.1, eps 1e-5), tanh] with 128 units, Linear 128 -> 27 (weight scaled by 0.1,
 bias 0): 76,579 parameters. Weights N(0, 1/fan_in), embedding N(0, 1), drawn
-in that order from one generator (seed 2147483647). SGD, learning rate 0.1,
-then 0.01 for the last quarter of the steps; one thread.
+in that order from one generator (seed 2147483647, then 1 and 2 by default:
+three runs, summarised as mean ± spread). SGD, learning rate 0.1, then 0.01
+for the last quarter of the steps; one thread.
 
 --model hierarchy: batches of 32 windows (200k steps by default).
 --model conv: the same initial weights as convolutions (kernel 2, dilations
@@ -34,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from course.data import load_names, split
+from seeds import add_arguments, run_seeds
 
 BLOCK, N_EMBD, N_HIDDEN, LEVELS = 8, 24, 128, 3
 
@@ -123,20 +125,11 @@ def evaluate(model, P, stats, X, Y):
         return F.cross_entropy(logits.reshape(len(X), -1), Y).item()
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="embedded", help="embedded | classic | path to names.txt")
-    p.add_argument("--model", default="hierarchy", choices=["hierarchy", "conv"])
-    p.add_argument("--steps", type=int, default=None, help="default 200,000 (hierarchy) or 25,000 (conv)")
-    p.add_argument("--batch", type=int, default=32, help="windows (hierarchy) or names (conv) per step")
-    p.add_argument("--batching", default="padded", choices=["padded", "same-length"],
-                   help="conv: random names padded on the right (default), or names of one length")
-    p.add_argument("--seed", type=int, default=2147483647)
-    p.add_argument("--log-every", type=int, default=None, help="steps between validation losses")
-    args = p.parse_args()
+def run(args, seed):
     steps = args.steps or (200_000 if args.model == "hierarchy" else 25_000)
     every = args.log_every or steps // 20
 
+    say = lambda text: print(f"[seed {seed}] {text}", flush=True)  # noqa: E731
     torch.set_num_threads(1)  # small batches: one thread is several times faster
     words = load_names(args.data)
     train_words, val_words, _ = split(words)
@@ -145,12 +138,12 @@ def main():
     V = len(stoi)
     Xtr, Ytr = build_dataset(train_words, stoi, BLOCK)
     Xva, Yva = build_dataset(val_words, stoi, BLOCK)
-    print(f"data {args.data}: {len(words)} names, vocab {V}, train {len(Xtr)} / val {len(Xva)} examples")
-    P, stats = init(V, args.seed)
+    say(f"data {args.data}: {len(words)} names, vocab {V}, train {len(Xtr)} / val {len(Xva)} examples")
+    P, stats = init(V, seed)
     params = list(P.values())
-    print(f"model {args.model}: {sum(t.numel() for t in params):,} parameters")
+    say(f"model {args.model}: {sum(t.numel() for t in params):,} parameters")
 
-    g = torch.Generator().manual_seed(args.seed + 1)
+    g = torch.Generator().manual_seed(seed + 1)
     if args.model == "hierarchy":
         model = hierarchy
 
@@ -194,19 +187,34 @@ def main():
         predictions += (Y >= 0).sum().item()
         if (step + 1) % every == 0 or step + 1 == steps:
             va = evaluate(model, P, stats, Xva, Yva)
-            print(f"step {step + 1:7d}  batch loss {loss.item():.4f}  val {va:.4f}  "
-                  f"{seconds:7.1f} s wall {cpu_seconds:7.1f} s CPU  {predictions:,} predictions", flush=True)
+            say(f"step {step + 1:7d}  batch loss {loss.item():.4f}  val {va:.4f}  "
+                  f"{seconds:7.1f} s wall {cpu_seconds:7.1f} s CPU  {predictions:,} predictions")
 
     tr, va = evaluate(model, P, stats, Xtr, Ytr), evaluate(model, P, stats, Xva, Yva)
-    print(f"final ({args.model}, {args.data}): train {tr:.4f}  val {va:.4f}")
+    say(f"final ({args.model}, {args.data}): train {tr:.4f}  val {va:.4f}")
     # The two forms are one function: the other form, with these weights and statistics, on all val windows.
     other = conv_stack if model is hierarchy else hierarchy
     with torch.no_grad():
         diff = (model(P, stats, Xva, False).reshape(len(Xva), -1) - other(P, stats, Xva, False).reshape(len(Xva), -1))
-    print(f"largest |logit difference| hierarchy vs conv stack, {len(Xva)} val windows: {diff.abs().max().item():.2e}")
-    print(f"{steps} steps ({predictions:,} predictions) in {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU "
+    say(f"largest |logit difference| hierarchy vs conv stack, {len(Xva)} val windows: {diff.abs().max().item():.2e}")
+    say(f"{steps} steps ({predictions:,} predictions) in {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU "
           f"(training only; {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread)")
+    return {"train": tr, "val": va, "logit_diff": diff.abs().max().item(), "training_s": seconds,
+            "training_cpu_s": cpu_seconds}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="embedded", help="embedded | classic | path to names.txt")
+    p.add_argument("--model", default="hierarchy", choices=["hierarchy", "conv"])
+    p.add_argument("--steps", type=int, default=None, help="default 200,000 (hierarchy) or 25,000 (conv)")
+    p.add_argument("--batch", type=int, default=32, help="windows (hierarchy) or names (conv) per step")
+    p.add_argument("--batching", default="padded", choices=["padded", "same-length"],
+                   help="conv: random names padded on the right (default), or names of one length")
+    add_arguments(p, [2147483647, 1, 2])
+    p.add_argument("--log-every", type=int, default=None, help="steps between validation losses")
+    run_seeds(run, p.parse_args())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Train lesson 06's GPT at full size and record loss, time and a sample.
 
-    python extras/benchmarks/lesson06_gpt.py                       # CPU model, embedded corpus
+    python extras/benchmarks/lesson06_gpt.py --jobs 2              # CPU model, embedded corpus, 3 seeds
     python extras/benchmarks/lesson06_gpt.py --data classic        # tiny shakespeare (download, sha256)
     python extras/benchmarks/lesson06_gpt.py --data /path/to/tinyshakespeare.txt
     python extras/benchmarks/lesson06_gpt.py --config gpu          # the baby GPT; needs CUDA
@@ -8,7 +8,8 @@
 
 The model, the batches and the training loop are the reference solution's own
 (solutions/06_gpt/gpt.py, loaded without running its cells), so the numbers
-recorded in lesson06.md are the lesson's numbers.
+recorded in lesson06.md are the lesson's numbers. Three seeds by default
+(1337, 1, 2; one with --smoke), summarised as mean ± spread.
 
 - cpu: 4 layers, 4 heads, n_embd 128, block 64, batch 16, 1650 steps, no dropout,
   AdamW 2e-3 with warm-up and cosine decay to 2e-4; one thread (faster on small CPUs).
@@ -36,9 +37,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # seeds.py, also when imported by path
 
 from course.data import load_shakespeare  # noqa: E402
 from course.loader import load  # noqa: E402
+from seeds import add_arguments, run_seeds  # noqa: E402
 
 
 def configs(lesson, vocab_size):
@@ -101,21 +104,7 @@ def accelerate(model, device, sample, compile_="auto", bf16="auto", log=print):
     return runner, dtype
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="embedded", help='"embedded" (default), "classic", a path or a URL')
-    ap.add_argument("--config", choices=["cpu", "cpu-fast", "gpu"], default="cpu")
-    ap.add_argument("--iters", type=int, default=None, help="override the number of steps")
-    ap.add_argument("--smoke", action="store_true", help="a few steps only: does the configuration run?")
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    ap.add_argument("--compile", choices=["auto", "on", "off"], default="auto", help="auto: on CUDA only")
-    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
-                    help="bf16 autocast; auto: on CUDA GPUs that support it, and in --smoke runs")
-    ap.add_argument("--no-compile", action="store_const", const="off", dest="compile", help="= --compile off")
-    ap.add_argument("--no-bf16", action="store_const", const="off", dest="bf16", help="= --bf16 off")
-    ap.add_argument("--seed", type=int, default=1337)
-    args = ap.parse_args(argv)
-
+def run(args, seed):
     lesson = load(ROOT / "solutions" / "06_gpt" / "gpt.py", "lesson06_reference")
     text = load_shakespeare(args.data)
     chars = sorted(set(text))
@@ -125,7 +114,7 @@ def main(argv=None):
     train_data, val_data = data[:n], data[n:]
 
     config, tc = configs(lesson, len(chars))[args.config]
-    tc.seed = args.seed
+    tc.seed = seed
     if args.iters is not None:
         tc.max_iters = args.iters
     if args.smoke:
@@ -147,26 +136,48 @@ def main(argv=None):
     torch.manual_seed(tc.seed)  # the trial steps drew from the generator (dropout): start again
     compiled.config = config  # train() reads model.config
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
-    print(f"data {args.data}: {len(text):,} chars, vocab {len(chars)}; train {len(train_data):,} val {len(val_data):,}")
-    print(f"config {args.config}: {config}; {n_params:,} parameters; {where}; bf16 {autocast_dtype is not None}; "
+    say = lambda text: print(f"[seed {seed}] {text}", flush=True)  # noqa: E731
+    say(f"data {args.data}: {len(text):,} chars, vocab {len(chars)}; train {len(train_data):,} val {len(val_data):,}")
+    say(f"config {args.config}: {config}; {n_params:,} parameters; {where}; bf16 {autocast_dtype is not None}; "
           f"compiled {compiled is not model}")
-    print(f"training: {tc}")
+    say(f"training: {tc}")
 
     t0, cpu0 = time.time(), time.process_time()
-    history = lesson.train(compiled, train_data, val_data, tc, device=device.type, autocast_dtype=autocast_dtype)
+    history = lesson.train(compiled, train_data, val_data, tc, device=device.type, autocast_dtype=autocast_dtype,
+                          log=say)
     seconds, cpu_seconds = time.time() - t0, time.process_time() - cpu0
     # On a shared machine the wall time depends on the neighbours; the process's CPU time (one
     # thread) is what the run costs on one idle core.
-    print(f"RESULT data={args.data} config={args.config} iters={tc.max_iters} params={n_params} "
+    print(f"RESULT seed={seed} data={args.data} config={args.config} iters={tc.max_iters} params={n_params} "
           f"train={history['train'][-1]:.4f} val={history['val'][-1]:.4f} wall_s={seconds:.1f} "
-          f"cpu_s={cpu_seconds:.1f} (ln V = {math.log(len(chars)):.4f})")
+          f"cpu_s={cpu_seconds:.1f} (ln V = {math.log(len(chars)):.4f})", flush=True)
 
     g = torch.Generator(device=device).manual_seed(42)
     start = torch.tensor([[stoi["\n"]]], device=device)
     out = lesson.generate(model, start, 60 if args.smoke else 500, g, temperature=0.8, top_k=20)
-    print("SAMPLE (temperature 0.8, top_k 20):")
-    print("".join(chars[i] for i in out[0].tolist()))
-    return history
+    print(f"SAMPLE seed={seed} (temperature 0.8, top_k 20):\n" + "".join(chars[i] for i in out[0].tolist()), flush=True)
+    return {"train": history["train"][-1], "val": history["val"][-1], "training_s": seconds,
+            "training_cpu_s": cpu_seconds, "history": history}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="embedded", help='"embedded" (default), "classic", a path or a URL')
+    ap.add_argument("--config", choices=["cpu", "cpu-fast", "gpu"], default="cpu")
+    ap.add_argument("--iters", type=int, default=None, help="override the number of steps")
+    ap.add_argument("--smoke", action="store_true", help="a few steps only: does the configuration run?")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    ap.add_argument("--compile", choices=["auto", "on", "off"], default="auto", help="auto: on CUDA only")
+    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                    help="bf16 autocast; auto: on CUDA GPUs that support it, and in --smoke runs")
+    ap.add_argument("--no-compile", action="store_const", const="off", dest="compile", help="= --compile off")
+    ap.add_argument("--no-bf16", action="store_const", const="off", dest="bf16", help="= --bf16 off")
+    add_arguments(ap, [1337, 1, 2])
+    ap.set_defaults(seeds=None)
+    args = ap.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = [1337] if args.smoke else [1337, 1, 2]
+    return run_seeds(run, args)
 
 
 if __name__ == "__main__":
