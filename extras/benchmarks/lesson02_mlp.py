@@ -2,9 +2,12 @@
 
     python extras/benchmarks/lesson02_mlp.py --data embedded --jobs 2
     python extras/benchmarks/lesson02_mlp.py --data /path/to/names.txt --jobs 2
+    python extras/benchmarks/lesson02_mlp.py --n-embd 2 --n-hidden 100 --steps 50000 --drop-at 0.75 --jobs 2  # the 2-D model
 
 C 27x10, 30 -> tanh 200 -> 27 (11,897 parameters), standard normal init,
-batch 32, lr 0.1 then 0.01 after half the steps, one thread. The model code is
+batch 32, lr 0.1 then 0.01 after half the steps, one thread. The options
+change the sizes and the step of the drop (the lesson's 2-D embedding model:
+d 2, 100 hidden units, 50k steps, drop after three quarters). The model code is
 the reference solution's (solutions/02_mlp/mlp.py, loaded without running its
 cells), so this run also checks that the solution reaches the published loss.
 The split is course.data.split: a seeded shuffle of the names, cut 80/10/10.
@@ -42,7 +45,7 @@ def run(args, seed):
     say(f"data {args.data}: {len(words)} names, V={V}; examples train {len(Ytr)} val {len(Yval)} test {len(Yte)}")
 
     g = torch.Generator().manual_seed(seed)
-    params = lesson.init_params(V, n_embd=10, n_hidden=200, block_size=3, generator=g)
+    params = lesson.init_params(V, n_embd=args.n_embd, n_hidden=args.n_hidden, block_size=3, generator=g)
     say(f"parameters: {sum(p.nelement() for p in params)}; threads {torch.get_num_threads()}; torch {torch.__version__}")
 
     @torch.no_grad()
@@ -53,7 +56,7 @@ def run(args, seed):
     t0 = time.perf_counter()
     for i in range(args.steps):
         ix = torch.randint(0, Xtr.shape[0], (32,), generator=g)
-        lesson.sgd_step(params, Xtr[ix], Ytr[ix], 0.1 if i < args.steps // 2 else 0.01)
+        lesson.sgd_step(params, Xtr[ix], Ytr[ix], 0.1 if i < int(args.steps * args.drop_at) else 0.01)
         if (i + 1) % (args.steps // 10 or 1) == 0:
             say(f"step {i + 1:7d}  val {loss(Xval, Yval):.4f}  ({time.perf_counter() - t0:.0f} s)")
     result = {"initial": initial, "train": loss(Xtr, Ytr), "val": loss(Xval, Yval), "test": loss(Xte, Yte),
@@ -67,6 +70,9 @@ def main():
     parser.add_argument("--data", default="embedded", help="embedded (default), classic, or a path to names.txt")
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-embd", type=int, default=10, help="embedding size d (default 10)")
+    parser.add_argument("--n-hidden", type=int, default=200, help="hidden units (default 200)")
+    parser.add_argument("--drop-at", type=float, default=0.5, help="fraction of the steps before lr 0.1 -> 0.01")
     add_arguments(parser, [2147483647, 1, 2])
     run_seeds(run, parser.parse_args())
 
