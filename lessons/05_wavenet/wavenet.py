@@ -487,7 +487,7 @@ for name, log in (("flat MLP", flat_log), ("small hierarchy", small_log), ("hier
 # ### Evaluate in evaluation mode
 #
 # An upstream version of this notebook computed the validation loss with
-# BatchNorm still in training mode. It looks harmless, since with 20,000
+# BatchNorm still in training mode. It looks harmless, since with over 20,000
 # validation examples the batch statistics are close to the population's, but
 # it is wrong twice over: every example's prediction now depends on which
 # other examples were evaluated with it (the loss of a single name, or a

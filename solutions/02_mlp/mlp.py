@@ -385,7 +385,7 @@ print(f"naive: {naive.item()}   by hand, stable: {cross_entropy(big, target).ite
 #
 # ## Exercise 5: one step of mini-batch SGD
 #
-# The training set has about 180,000 examples. A gradient over all of them
+# The training set has about 170,000 examples. A gradient over all of them
 # is exact but costs a full pass for each step. *Mini-batch* SGD estimates
 # the gradient on a small random batch (32 examples here) instead. Each
 # estimate is noisy, but a step costs about 1/5,000 of a full pass, so we
