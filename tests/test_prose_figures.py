@@ -558,6 +558,15 @@ def test_lesson01_initial_loss_is_well_above_ln27():
     assert loss > math.log(27) + 0.3, f"01_bigram: the prose says the initial loss is well above ln 27: {loss:.4f}"
 
 
+@pytest.mark.slow
+def test_lesson06_fresh_model_starts_near_ln_v(fast_runs):
+    # "A fresh model predicts nearly uniformly, so its loss is close to $\ln V$" (the same model in both modes).
+    assert "A fresh model predicts nearly uniformly, so its loss is close to $\\ln V$" in prose("06")
+    proc, _ = fast_runs.get(lesson("06"))
+    loss, ln_v = map(float, re.search(r"initial loss ([\d.]+), ln V = ([\d.]+)", proc.stdout).groups())
+    assert abs(loss - ln_v) < 0.05, f"06_gpt: the prose says a fresh model's loss is close to ln V; {loss} vs {ln_v}"
+
+
 def test_lesson01_bright_cells_are_common_bigrams():
     # "The bright cells are the common pairs, such as `an`, `a.` and `n.`."
     m = module("01")
