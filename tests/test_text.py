@@ -39,15 +39,6 @@ def test_gpt_lesson_quotes_the_vocabulary_of_the_embedded_plays():
     assert f"\\ln {vocab} \\approx {math.log(vocab):.2f}$ on the embedded plays, which use {vocab}" in text
 
 
-def test_backprop_run_time_is_the_benchmarks():
-    text = " ".join(line.removeprefix("#").strip() for line in prose(registry.get("04")).splitlines())
-    bench = (ROOT / "extras" / "benchmarks" / "lesson04.md").read_text()
-    cpu, wall = re.search(r"\| 756\.0 s \(265 steps/s\) \| (\d+) s \|", bench).group(1), 756.0
-    assert f"{cpu} s of CPU in the benchmark run" in text
-    assert f"{wall / 60:.1f} minutes of wall time" in text
-    assert "about 4 minutes on a free CPU core" in text and abs(int(cpu) / 60 - 4) < 0.5
-
-
 def test_figures_go_beside_the_lesson_from_the_shell(tmp_path):
     lesson = tmp_path / "01_x"
     lesson.mkdir()

@@ -24,6 +24,8 @@ from course.assertions import CheckFailure, assert_close, assert_equal, assert_s
 from course.grading.handles import LearnerError, Missing, exercise
 
 LN27 = math.log(27)
+INITIAL_LOSS_TOLERANCE = 0.05  # |initial loss - ln 27|, as the lesson says
+W1_STD_TOLERANCE = 0.05  # relative, as the lesson says
 
 
 def _gen(seed):
@@ -268,7 +270,7 @@ def init_mlp(init_mlp, seed=0):
 
     fan_in = T * E
     _std_close(f"{what}: C", params["C"], 1.0, 0.2, hint="C ~ N(0, 1): torch.randn")
-    _std_close(f"{what}: W1", params["W1"], (5 / 3) / math.sqrt(fan_in), 0.05,
+    _std_close(f"{what}: W1", params["W1"], (5 / 3) / math.sqrt(fan_in), W1_STD_TOLERANCE,
                hint="Kaiming init for tanh: std = (5/3) / sqrt(fan_in), fan_in = block_size * n_embd")
     _std_close(f"{what}: b1", params["b1"], 0.01, 0.3, hint="b1 = 0.01 * randn: small, but not all equal")
     _std_close(f"{what}: W2", params["W2"], 0.01, 0.2,
@@ -283,8 +285,9 @@ def init_mlp(init_mlp, seed=0):
     with torch.no_grad():
         h = torch.tanh(params["C"][X].view(len(X), -1) @ params["W1"] + params["b1"])
         loss = F.cross_entropy(h @ params["W2"] + params["b2"], Y).item()
-    expect(abs(loss - LN27) <= 0.05, what,
-           f"the initial loss of this model is {loss:.4f}, expected within 0.05 of -ln(1/27) = {LN27:.4f}",
+    expect(abs(loss - LN27) <= INITIAL_LOSS_TOLERANCE, what,
+           f"the initial loss of this model is {loss:.4f}, expected within {INITIAL_LOSS_TOLERANCE} of "
+           f"-ln(1/27) = {LN27:.4f}",
            hint="the logits must start near 0: W2 small, b2 zero")
 
     # Seeded by the generator alone.
@@ -600,8 +603,9 @@ def _build_deep_mlp(build_deep_mlp, seed):
            f"the last layer's output should be a ({len(X)}, {V}) tensor of logits, got "
            + (f"shape {tuple(logits.shape)}" if _is_tensor(logits) else type(logits).__name__))
     loss = F.cross_entropy(logits, Y).item()
-    expect(abs(loss - LN27) <= 0.05, what,
-           f"the initial loss (training mode) is {loss:.4f}, expected within 0.05 of {LN27:.4f}")
+    expect(abs(loss - LN27) <= INITIAL_LOSS_TOLERANCE, what,
+           f"the initial loss (training mode) is {loss:.4f}, expected within {INITIAL_LOSS_TOLERANCE} of "
+           f"{LN27:.4f}")
     grads = [f["C_grad"]] + [gr for gs in f["grads"] for gr in gs]
     missing = [i for i, gr in enumerate(grads) if gr is None or not torch.isfinite(gr).all()]
     expect(not missing, what, f"parameters {missing[:5]} (0 is C) got no finite gradient",

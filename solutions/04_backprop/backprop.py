@@ -828,6 +828,9 @@ with torch.no_grad():
         ix = torch.randint(0, Xtr.shape[0], (32,), generator=g)
         losses.append(train_step(params, Xtr[ix], Ytr[ix], lr=0.1 if i < steps // 2 else 0.01))
 print(f"{steps} steps, last batch loss {losses[-1]:.4f}")
+if fast_mode():
+    print("fast mode: 1,000 of 200,000 steps, so this loss, the curve below, the losses after it and the samples "
+          "are far from the full run's; the evaluation below quotes what the full run of this loop reaches")
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
