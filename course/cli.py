@@ -17,7 +17,8 @@ from pathlib import Path
 from . import lessons as registry
 from .data import DataError
 from .grading.integrity import TamperError
-from .instructor import GradingError, add_commands as add_nbgrader_commands
+from .classroom.cli import add_commands as add_nbgrader_commands
+from .classroom.setup import GradingError
 
 
 def cmd_data(args):

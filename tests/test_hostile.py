@@ -85,17 +85,19 @@ def test_pytest_route(tmp_path, path):
 @pytest.mark.slow
 def test_nbgrader_route(tmp_path, monkeypatch):
     pytest.importorskip("nbgrader")
-    from course import instructor
+    from course.classroom.grade import grade
+    from course.classroom.release import release
+    from course.classroom.setup import init
 
     monkeypatch.setenv("COURSE_MEMORY_LIMIT_GB", MEMORY_GB)
     course_dir, submissions = tmp_path / "course", tmp_path / "submissions"
     for path in FILES:
         write(submissions / path.stem.replace("_", "-"), f"{LESSON.name}.py", submission(path))
-    instructor.init(course_dir, timeout=15, lessons=[LESSON])
-    instructor.release(course_dir, [LESSON])
+    init(course_dir, timeout=15, lessons=[LESSON])
+    release(course_dir, [LESSON])
     before = fingerprint(GUARDED)
-    outcomes = instructor.grade(LESSON, course_dir, submissions=submissions, check_timeout=10,
-                                memory_gb=float(MEMORY_GB))
+    outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=10,
+                     memory_gb=float(MEMORY_GB))
     for path in FILES:
         learner = path.stem.replace("_", "-")
         want = expected(path)

@@ -15,8 +15,11 @@ pytest.importorskip("nbgrader")
 
 import nbformat  # noqa: E402
 
-from course import instructor  # noqa: E402
 from course import lessons as registry  # noqa: E402
+from course.classroom.collect import collect  # noqa: E402
+from course.classroom.grade import grade  # noqa: E402
+from course.classroom.release import release  # noqa: E402
+from course.classroom.setup import exercises, gradable, init  # noqa: E402
 from tests.nbgrader_learners import edit, lesson01_submissions, py_text, solved, write  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -30,10 +33,10 @@ def batch(tmp_path_factory):
     course_dir = tmp_path_factory.mktemp("course")
     submissions = tmp_path_factory.mktemp("submissions")
     expected = lesson01_submissions(submissions)
-    instructor.init(course_dir, timeout=CELL_TIMEOUT, lessons=[LESSON])
-    instructor.release(course_dir, [LESSON])
+    init(course_dir, timeout=CELL_TIMEOUT, lessons=[LESSON])
+    release(course_dir, [LESSON])
     started = time.time()
-    outcomes = instructor.grade(LESSON, course_dir, submissions=submissions, check_timeout=CHECK_TIMEOUT)
+    outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=CHECK_TIMEOUT)
     seconds = time.time() - started
     print(f"\ngraded {len(outcomes)} learners in {seconds:.0f} s")
     return course_dir, submissions, expected, outcomes
@@ -71,7 +74,7 @@ def test_partial_scores_exactly_the_solved_exercises(batch):
     outcome = batch[3]["partial"]
     passed = {ex for ex, verdict in outcome.exercises.items() if verdict == "pass"}
     assert passed == {"build_vocab", "bigram_probs", "nll"}
-    points = {ex.name: ex.points for ex in instructor.exercises(LESSON)}
+    points = {ex.name: ex.points for ex in exercises(LESSON)}
     assert outcome.score == sum(points[ex] for ex in passed) == 4
 
 
@@ -141,9 +144,9 @@ def test_learner_limit_stops_a_notebook_that_is_slow_in_all(batch, tmp_path):
     for _ in range(4):
         nb.cells.insert(3, nbformat.v4.new_code_cell(f"import time\ntime.sleep({CELL_TIMEOUT - 5})"))
     write(tmp_path / "slow", "bigram.py", py_text(nb))
-    instructor.collect(tmp_path, LESSON, course_dir)
-    outcome = instructor.grade(LESSON, course_dir, learners=["slow"], learner_timeout=30,
-                               check_timeout=CHECK_TIMEOUT)["slow"]
+    collect(tmp_path, LESSON, course_dir)
+    outcome = grade(LESSON, course_dir, learners=["slow"], learner_timeout=30,
+                    check_timeout=CHECK_TIMEOUT)["slow"]
     # nbgrader's run (the feedback) is stopped; the judge still grades the code: it is all correct.
     assert outcome.status == "graded" and outcome.score == 13, outcome.summary()
     assert any("still running after 30 s" in p for p in outcome.problems), outcome.summary()
@@ -153,7 +156,7 @@ def test_learner_limit_stops_a_notebook_that_is_slow_in_all(batch, tmp_path):
     assert float(rows["slow"]["score"]) == 13 and float(rows["full"]["score"]) == 13
 
 
-OTHERS = [lesson for lesson in instructor.gradable() if lesson.number != "01"]
+OTHERS = [lesson for lesson in gradable() if lesson.number != "01"]
 
 
 @pytest.mark.parametrize("lesson", OTHERS, ids=[lesson.folder for lesson in OTHERS])
@@ -161,10 +164,10 @@ def test_every_later_lesson_grades_reference_full_and_blank_zero(tmp_path, lesso
     course_dir, submissions = tmp_path / "course", tmp_path / "submissions"
     write(submissions / "full", f"{lesson.name}.py", py_text(solved(lesson, "all")))
     write(submissions / "blank", f"{lesson.name}.py", lesson.script(registry.lessons_dir()).read_bytes())
-    instructor.init(course_dir, lessons=[lesson])
-    instructor.release(course_dir, [lesson])
-    outcomes = instructor.grade(lesson, course_dir, submissions=submissions)
-    total = sum(ex.points for ex in instructor.exercises(lesson))
+    init(course_dir, lessons=[lesson])
+    release(course_dir, [lesson])
+    outcomes = grade(lesson, course_dir, submissions=submissions)
+    total = sum(ex.points for ex in exercises(lesson))
     assert outcomes["full"].score == total, outcomes["full"].summary()
     assert outcomes["blank"].score == 0 and outcomes["blank"].status == "graded", outcomes["blank"].summary()
     assert outcomes["full"].seconds < 60, "fast mode should keep grading one learner under a minute"

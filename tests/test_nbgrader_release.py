@@ -12,20 +12,21 @@ pytest.importorskip("nbgrader")
 import nbformat  # noqa: E402
 from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
 
-from course import instructor  # noqa: E402
 from course import lessons as registry  # noqa: E402
+from course.classroom import setup  # noqa: E402
+from course.classroom.release import check_release, release, solution_lines  # noqa: E402
 from tests.nbgrader_learners import py_text, solved, write  # noqa: E402
 
 pytestmark = pytest.mark.slow
-LESSONS = instructor.gradable()
+LESSONS = setup.gradable()
 IDS = [lesson.folder for lesson in LESSONS]
 
 
 @pytest.fixture(scope="module")
 def course_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("course")
-    instructor.init(path)
-    instructor.release(path)
+    setup.init(path)
+    release(path)
     return path
 
 
@@ -47,16 +48,16 @@ def test_release_has_no_solution_and_no_hidden_test(course_dir, lesson):
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert marker not in text
     code = "\n".join(c.source for c in nbformat.read(files[0], as_version=4).cells)
-    secrets = instructor.solution_lines(lesson)
+    secrets = solution_lines(lesson)
     assert secrets, "the lesson has solution lines to hide"
     assert not [line for line in code.splitlines() if line.strip() in secrets]
-    assert instructor.check_release(course_dir, lesson) == []
+    assert check_release(course_dir, lesson) == []
 
 
 def test_lesson01_hidden_test_is_in_the_gradebook_not_in_the_release(course_dir):
     lesson = registry.get("01")
     assert "seed=20171" not in (course_dir / "release" / lesson.folder / "bigram.ipynb").read_text()
-    with instructor._gradebook(course_dir) as gb:
+    with setup.gradebook(course_dir) as gb:
         cell = gb.find_source_cell("test_count_bigrams", "bigram", lesson.folder)
         assert "seed=20171" in cell.source
 
@@ -76,26 +77,26 @@ def test_check_release_catches_a_leak(tmp_path):
     lesson = registry.get("01")
     folder = tmp_path / "release" / lesson.folder
     write(folder, "bigram.ipynb", json.dumps(nbformat.v4.new_notebook()))
-    assert instructor.check_release(tmp_path, lesson) == []
+    assert check_release(tmp_path, lesson) == []
     write(folder, "bigram.py", "x = 1\n")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(py_text(solved(lesson, {"nll"})))])
     write(folder, "bigram.ipynb", nbformat.writes(nb))
-    problems = " | ".join(instructor.check_release(tmp_path, lesson))
+    problems = " | ".join(check_release(tmp_path, lesson))
     assert "not notebooks" in problems and "solution or hidden-test lines" in problems
 
 
 def test_config_sets_timeout_kernel_stderr_filter_and_missing_cells(course_dir):
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
-    assert config.Execute.timeout == instructor.CELL_TIMEOUT
-    assert config.Execute.kernel_name == instructor.KERNEL_NAME
+    assert config.Execute.timeout == setup.CELL_TIMEOUT
+    assert config.Execute.kernel_name == setup.KERNEL_NAME
     assert config.IgnorePattern.enabled is True
     assert config.OverwriteCells.add_missing_cells is True
-    kernel = json.loads((course_dir / "jupyter" / "kernels" / instructor.KERNEL_NAME / "kernel.json").read_text())
+    kernel = json.loads((course_dir / "jupyter" / "kernels" / setup.KERNEL_NAME / "kernel.json").read_text())
     assert kernel["argv"][0] == sys.executable and kernel["env"]["PYTHONPATH"] == str(registry.ROOT)
 
 
 def test_stderr_filter_drops_warnings_only():
-    pattern = re.compile(instructor.HARMLESS_STDERR)
+    pattern = re.compile(setup.HARMLESS_STDERR)
     assert pattern.search("/x/bigram.py:12: UserWarning: harmless\n  warnings.warn('harmless')\n")
     assert pattern.search("<ipython-input-3>:5: DeprecationWarning: old\n")
     assert pattern.search("Matplotlib is building the font cache; this may take a moment.\n")
@@ -106,11 +107,11 @@ def test_stderr_filter_drops_warnings_only():
 
 def test_points_table_in_instructors_guide_is_current():
     guide = (registry.ROOT / "INSTRUCTORS.md").read_text()
-    assert instructor.points_table() in guide, "rerun `course nbgrader points` and paste it into INSTRUCTORS.md"
+    assert setup.points_table() in guide, "rerun `course nbgrader points` and paste it into INSTRUCTORS.md"
 
 
 def test_cli_points_prints_the_table():
     proc = subprocess.run([sys.executable, "-m", "course", "nbgrader", "points"], capture_output=True, text=True,
                           cwd=registry.ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == instructor.points_table()
+    assert proc.stdout == setup.points_table()

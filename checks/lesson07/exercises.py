@@ -22,10 +22,10 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from course.assertions import CheckFailure, assert_equal, expect, fail
+from course.assertions import CheckFailure, assert_equal, expect, fail, judged_alone
 from course.data import (CL100K_PATTERN, GPT2_PATTERN, TIKTOKEN_PATTERNS, TIKTOKEN_SPECIAL_TOKENS, tiktoken_encoding,
                          tiktoken_ranks)
-from course.grading.handles import LearnerError, Missing, exercise
+from course.grading.handles import LearnerError, exercise
 
 # Few examples, no deadline (slow but correct code must pass), the same examples every run.
 PROPERTY = settings(max_examples=20, deadline=None, derandomize=True, database=None, print_blob=False,
@@ -300,34 +300,6 @@ def _check_pair_dict(what, out, values="idx", hint=None):
                  hint or f"each {values} is a Python int")
 
 
-def _judged_alone(what, own, uses, lesson="lesson07"):
-    """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). `own()` runs this exercise's
-    check; `uses` are (name, handle) pairs for the learner's earlier exercises that the lesson's
-    solution calls by name (handle None: not given). Only when `own()` fails are their checks run,
-    and the first that fails gets the blame: a passing exercise costs nothing more, and a wrong
-    earlier exercise that this one does not rely on (it passed) does not fail it."""
-    try:
-        own()
-    except (CheckFailure, LearnerError) as e:
-        if isinstance(e, LearnerError) and (isinstance(e, Missing) or e.is_a("NotImplementedError")
-                                            or e.type_name == "CheckTimeout"):
-            raise  # still blank: "not attempted yet: it needs get_stats", as the harness says
-        for name, handle in uses:
-            if handle is None:
-                continue
-            try:
-                globals()[name](handle)
-            except (CheckFailure, LearnerError) as dep:
-                if isinstance(dep, LearnerError) and dep.type_name == "CheckTimeout":
-                    raise
-                if isinstance(dep, Missing) or (isinstance(dep, LearnerError) and dep.is_a("NotImplementedError")):
-                    continue  # absent or blank, so not what made this check fail
-                first = (str(dep).splitlines() or [type(dep).__name__])[0]
-                fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
-                     hint=f"`pytest checks/{lesson} -k {name}` says: {first[:200]}")
-        raise
-
-
 def _probe_plain(fn, *args):
     """fn(*args) with a dict subclass (Counter, defaultdict, OrderedDict) returned as a plain dict,
     keeping its order: the learner's result as it is, in a form that crosses to the check."""
@@ -463,7 +435,11 @@ def _count_hint(out, chunks, vocab_size):
 def train(train, get_stats=None, merge=None):
     """`get_stats`, `merge`: the learner's, which their train calls by name (optional); when this
     check fails and one of theirs fails too, that one is named."""
-    _judged_alone("train(text, vocab_size)", lambda: _check_train(train), [("get_stats", get_stats), ("merge", merge)])
+    try:
+        _check_train(train)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), "train(text, vocab_size)", e, [("get_stats", get_stats), ("merge", merge)], strict=True)
+        raise
 
 
 def _check_train(train):
@@ -525,7 +501,11 @@ def _greedy_hint(out, text, merges):
 def encode(encode, get_stats=None, merge=None):
     """`get_stats`, `merge`: the learner's, which their encode calls by name (optional); when this
     check fails and one of theirs fails too, that one is named."""
-    _judged_alone("encode(text, merges)", lambda: _check_encode(encode), [("get_stats", get_stats), ("merge", merge)])
+    try:
+        _check_encode(encode)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), "encode(text, merges)", e, [("get_stats", get_stats), ("merge", merge)], strict=True)
+        raise
 
 
 def _check_encode(encode):
@@ -642,8 +622,12 @@ def decode(decode):
 def train_regex(train_regex, get_stats=None, merge=None):
     """`get_stats`, `merge`: the learner's, which their train_regex calls by name (optional); when
     this check fails and one of theirs fails too, that one is named."""
-    _judged_alone("train_regex(text, vocab_size, pattern)", lambda: _check_train_regex(train_regex),
-                  [("get_stats", get_stats), ("merge", merge)])
+    try:
+        _check_train_regex(train_regex)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), "train_regex(text, vocab_size, pattern)", e,
+                     [("get_stats", get_stats), ("merge", merge)], strict=True)
+        raise
 
 
 def _chunking_hint(out, text, chunks, vocab_size):
@@ -754,8 +738,12 @@ def _compare_parity(what, name, texts, outs, expected, hint):
 def encode_ordinary(encode_ordinary, get_stats=None, merge=None):
     """`get_stats`, `merge`: the learner's, which their encode_ordinary calls by name (optional);
     when this check fails and one of theirs fails too, that one is named."""
-    _judged_alone("encode_ordinary(text, merges, pattern)", lambda: _check_encode_ordinary(encode_ordinary),
-                  [("get_stats", get_stats), ("merge", merge)])
+    try:
+        _check_encode_ordinary(encode_ordinary)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), "encode_ordinary(text, merges, pattern)", e,
+                     [("get_stats", get_stats), ("merge", merge)], strict=True)
+        raise
 
 
 def _check_encode_ordinary(encode_ordinary):
@@ -824,9 +812,12 @@ def encode_special(encode_special, encode_ordinary=None, get_stats=None, merge=N
     """`encode_ordinary` (and `get_stats`, `merge`, which it calls): the learner's, which their
     encode_special calls by name (optional); when this check fails and one of theirs fails too,
     the first in lesson order is named."""
-    _judged_alone("encode_special(text, merges, pattern, special_tokens, ...)",
-                  lambda: _check_encode_special(encode_special),
-                  [("get_stats", get_stats), ("merge", merge), ("encode_ordinary", encode_ordinary)])
+    try:
+        _check_encode_special(encode_special)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), "encode_special(text, merges, pattern, special_tokens, ...)", e,
+                     [("get_stats", get_stats), ("merge", merge), ("encode_ordinary", encode_ordinary)], strict=True)
+        raise
 
 
 def _equal_ids(what, out, expected, hint=None):
@@ -970,7 +961,11 @@ def merges_from_ranks(merges_from_ranks):
 def train_fast(train_fast, merge=None):
     """`merge`: the learner's, which their train_fast calls by name (optional); when this check
     fails and theirs fails too, it is named."""
-    _judged_alone("train_fast(text, vocab_size, pattern)", lambda: _check_train_fast(train_fast), [("merge", merge)])
+    try:
+        _check_train_fast(train_fast)
+    except (CheckFailure, LearnerError) as e:
+        judged_alone(globals(), "train_fast(text, vocab_size, pattern)", e, [("merge", merge)], strict=True)
+        raise
 
 
 def _check_train_fast(train_fast):

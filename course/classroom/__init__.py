@@ -1,0 +1,29 @@
+"""Grade the course with nbgrader: release, collect, autograde, feedback, grades.
+
+One nbgrader course folder (default `course-nbgrader/` at the top of the
+repository, git-ignored) serves every lesson present in solutions/:
+
+    nbgrader_config.py                    kernel, per-cell timeout, stderr filter, missing cells
+    jupyter/kernels/llm-from-scratch/     the grading kernel: this environment's python, the repo on PYTHONPATH
+    source/NN_name/name.ipynb             from solutions/NN_name/name.py: notebooks only, no jupytext pairing
+    release/NN_name/name.ipynb            nbgrader generate_assignment: no solutions, no hidden tests
+    submitted/LEARNER/NN_name/name.ipynb  `collect`: each learner's file, checked and repaired
+    autograded/ feedback/ gradebook.db grades.csv   nbgrader autograde, generate_feedback, export
+    reports/NN_name.csv                   one line per learner: score, outcome, what went wrong
+    logs/NN_name/LEARNER.log              nbgrader's own log of each learner's autograde
+
+One module per stage, in the order an instructor runs them:
+
+    setup      the course folder: settings, grading kernel, source/; how nbgrader is run in it
+    release    nbgrader generate_assignment, refused when it leaks a solution or hidden test
+    collect    learners' files into submitted/, checked and repaired
+    autograde  nbgrader autograde, watched: a log per learner, a wall-clock limit per learner
+    grade      the batch: autograde for the feedback, the judge's points as the grade of record
+    report     reports/NN_name.csv and the feedback page of a learner who could not be graded
+    cli        `course nbgrader init | release | collect | grade | points`
+
+nbgrader runs in a subprocess (`python -m nbgrader ...`) with this
+environment's bin/ first on PATH (it shells out to `alembic`). A watcher
+splits autograde's log per learner and stops a learner's kernel past a
+wall-clock limit, so one submission can never stop the batch.
+"""

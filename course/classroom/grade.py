@@ -1,0 +1,210 @@
+"""Grade a lesson: autograde for the feedback, the judge's points as the grade of record.
+
+`grade` runs the whole batch: collect (optionally), nbgrader autograde, the
+judge on each learner's submitted code in a contained probe, the points into
+the gradebook, feedback, the export read back and checked, and the report.
+Every learner gets an outcome, even one whose file could not be graded.
+"""
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import lessons as registry
+from ..grading import record, sandbox
+from ..grading.integrity import Guard
+from .autograde import LEARNER_TIMEOUT, add_exit_guard, autograde, cell_verdicts, describe_failure
+from .collect import LEARNER_ID, Submission, collect
+from .report import not_graded_feedback, write_report
+from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
+                    solution_notebook, tail)
+
+CHECK_TIMEOUT = 30  # seconds for the judge's check of one exercise (visible and hidden seeds together)
+
+
+@dataclass
+class Outcome:
+    """One learner's result for one lesson."""
+
+    learner: str
+    status: str  # graded | not graded
+    score: float = 0.0
+    max_score: float = 0.0
+    exercises: dict = field(default_factory=dict)  # exercise -> "pass" or why it scored 0
+    problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    seconds: float = 0.0  # time nbgrader took for this learner
+
+    def summary(self):
+        took = f" ({self.seconds:.0f} s)" if self.seconds else ""
+        lines = [f"{self.learner:<20} {self.score:g}/{self.max_score:g}  {self.status}{took}"]
+        lines += [f"    {ex}: {state}" for ex, state in self.exercises.items() if state != "pass"]
+        lines += [f"    ! {p}" for p in self.problems] + [f"    - {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def protected_paths(course_dir, lesson):
+    """The files that decide grades: the checks and the course package, the reference lesson (its
+    grading cells name the checks and seeds), and the course folder's configuration, source/ and release/."""
+    course_dir = Path(course_dir)
+    return [registry.ROOT / "checks", registry.ROOT / "course", lesson.script(registry.solutions_dir()),
+            course_dir / "nbgrader_config.py", course_dir / "jupyter", course_dir / "source", course_dir / "release"]
+
+
+def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learner_timeout=LEARNER_TIMEOUT,
+          check_timeout=CHECK_TIMEOUT, memory_gb=None, log=say):
+    """Autograde, feedback and export for `lesson`; returns {learner: Outcome} and writes reports/NN_name.csv.
+
+    With `submissions`, collect them first. Every learner collected (or found in
+    submitted/) gets an outcome, and a row in grades.csv, even when their file
+    could not be graded. nbgrader runs each notebook for the feedback; the points
+    are the judge's (course.grading), run on the submitted code in a contained probe.
+    """
+    require_folder(course_dir)
+    course_dir = Path(course_dir)
+    if not (course_dir / "release" / lesson.folder).is_dir():
+        raise GradingError(f"{lesson.folder} is not released in {course_dir}: run `course nbgrader release "
+                           f"{lesson.number}` first (it records the tests in the gradebook)")
+    if submissions is not None:
+        collect(submissions, lesson, course_dir, log=log)
+    report = course_dir / "reports" / f"{lesson.folder}-collect.json"
+    collected = {k: Submission(**v) for k, v in json.loads(report.read_text()).items()} if report.is_file() else {}
+    submitted = {p.parent.name for p in (course_dir / "submitted").glob(f"*/{lesson.folder}")}
+    everyone = sorted(set(collected) | submitted)
+    if learners:
+        unknown = sorted(set(learners) - set(everyone))
+        if unknown:
+            raise GradingError(f"no submission of {', '.join(unknown)} for {lesson.folder}: collect it first")
+        everyone = [x for x in everyone if x in set(learners)]
+    max_score = sum(e.points for e in exercises(lesson))
+    with gradebook(course_dir) as gb:
+        for learner in everyone:
+            if LEARNER_ID.match(learner):
+                gb.update_or_create_student(learner)
+
+    outcomes, to_grade = {}, []
+    for learner in everyone:
+        sub = collected.get(learner, Submission(learner))
+        outcomes[learner] = Outcome(learner, "not graded", 0.0, max_score, problems=list(sub.problems),
+                                    notes=list(sub.notes))
+        if LEARNER_ID.match(learner):
+            _forget(course_dir, lesson, learner)  # a failed regrade must not leave an older score behind
+        notebook = course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
+        if sub.gradable and notebook.is_file():
+            to_grade.append(learner)
+        elif sub.gradable:
+            outcomes[learner].problems.append(f"no {lesson.name}.ipynb in submitted/{learner}/{lesson.folder}")
+
+    logs = course_dir / "logs" / lesson.folder
+    logs.mkdir(parents=True, exist_ok=True)
+    sandbox.set_subreaper()  # whatever learner code leaves behind comes back here, to be killed
+    guard = Guard(protected_paths(course_dir, lesson))
+    regraded = {(lesson.folder, learner) for learner in everyone}
+    unchanged = {k: v for k, v in record.gradebook_scores(course_dir).items() if k not in regraded}
+    results = {}
+    if to_grade:
+        if learners:
+            for learner in to_grade:
+                results.update(autograde(course_dir, lesson, [learner], learner_timeout, student=learner,
+                                         guard=guard))
+        else:
+            results = autograde(course_dir, lesson, to_grade, learner_timeout, guard=guard)
+    for learner in to_grade:
+        state, seconds, text = results[learner]
+        outcome = outcomes[learner]
+        if state == "failed" and ("DeadKernelError" in text or "Kernel died" in text):
+            # Grade the rest: the rerun turns os._exit into an error in the cell that calls it.
+            add_exit_guard(course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb")
+            outcome.problems.append("the kernel died while grading (os._exit?); graded again with os._exit "
+                                    "disabled, so the cell that calls it fails")
+            _forget(course_dir, lesson, learner)
+            first = text
+            state, more, text = autograde(course_dir, lesson, [learner], learner_timeout, student=learner,
+                                          guard=guard)[learner]
+            seconds += more
+            text = f"{first}\n---- graded again with os._exit disabled ----\n{text}"
+        (logs / f"{learner}.log").write_text(text)
+        autograded = course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb"
+        notebook_verdicts = {}
+        if state == "ok":
+            try:
+                notebook_verdicts = cell_verdicts(autograded, lesson)
+            except Exception as e:  # the judge's verdicts below are the grade anyway
+                outcome.notes.append(f"could not read the verdicts in {autograded.name}: {first_line(e)}")
+        else:
+            outcome.problems.append(describe_failure(state, text, learner_timeout).replace(
+                "not graded: ", "nbgrader could not run the notebook for the feedback: ", 1))
+            _forget(course_dir, lesson, learner)
+        outcome.seconds = seconds
+        _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb)
+
+    graded = [learner for learner, o in outcomes.items() if o.status == "graded"]
+    with_notebook = [learner for learner in graded if results.get(learner, ("",))[0] == "ok"
+                     and (course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb").is_file()]
+    for student in (with_notebook if learners else ["*"] if with_notebook else []):  # a regrade: its learners
+        code, out = run_nbgrader(course_dir, "generate_feedback", lesson.folder, "--force", f"--student={student}")
+        if code != 0:
+            log(f"generate_feedback reported errors:\n{tail(out)}")
+    for outcome in outcomes.values():
+        if LEARNER_ID.match(outcome.learner) and outcome.learner not in with_notebook:
+            not_graded_feedback(course_dir, lesson, outcome)
+    code, out = run_nbgrader(course_dir, "export", "--to=grades.csv")
+    if code != 0:
+        raise GradingError(f"nbgrader export failed:\n{tail(out)}")
+    recorded = {(lesson.folder, o.learner): (o.score, o.max_score) for o in outcomes.values()
+                if LEARNER_ID.match(o.learner)}
+    record.verify_export(course_dir / "grades.csv", recorded, unchanged)
+    write_report(course_dir / "reports" / f"{lesson.folder}.csv", outcomes)
+    for outcome in outcomes.values():
+        log(outcome.summary())
+    log(f"{lesson.folder}: {len(graded)} of {len(outcomes)} learners graded; grades: {course_dir / 'grades.csv'}, "
+        f"feedback: {course_dir / 'feedback'}, outcomes: {course_dir / 'reports' / (lesson.folder + '.csv')}")
+    return outcomes
+
+
+def _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb):
+    """The grade of record: the judge's verdict on each exercise of the learner's submitted code, its
+    points written into the gradebook, disagreements with the notebook's own graded cells reported."""
+    from ..grading.lesson_judge import grading_calls, judge_file  # torch: only when grading
+
+    started = time.time()
+    notebook = Path(course_dir) / "submitted" / outcome.learner / lesson.folder / f"{lesson.name}.ipynb"
+    calls = grading_calls(lesson, solution_notebook(lesson))
+    verdicts = judge_file(lesson, notebook, calls, seconds=check_timeout, memory_gb=memory_gb, lenient=True)
+    sandbox.kill_descendants()
+    guard.verify(outcome.learner)  # before anything of this learner is recorded
+    points = {}
+    for ex in exercises(lesson):
+        status, message = verdicts[ex.name]
+        points[ex.test] = ex.points if status == "pass" else 0.0
+        outcome.exercises[ex.name] = status if status in ("pass", "not attempted") else \
+            f"{status}: {first_line(message, 300)}"
+        in_notebook = notebook_verdicts.get(ex.name)
+        # A grading cell that passed, or displayed a value (checks return None), where the judge does not pass.
+        if (in_notebook == "pass" or str(in_notebook).startswith("displayed")) and status != "pass":
+            outcome.problems.append(f"{ex.test}: check tampered with: the notebook's own cell passed, the judge "
+                                    f"found {status}; the judge's 0 counts")
+        elif in_notebook is not None and in_notebook != "pass" and status == "pass":
+            outcome.notes.append(f"{ex.test}: score disagrees: the notebook's cell gave {first_line(in_notebook)}, "
+                                 f"the judge passed it; the judge's {ex.points:g} counts")
+    record.record(course_dir, lesson, outcome.learner, points)
+    outcome.score = sum(points.values())
+    outcome.status = "graded"
+    outcome.seconds += time.time() - started
+
+
+def _forget(course_dir, lesson, learner):
+    """Remove a learner's earlier autograde of `lesson` (files and gradebook rows)."""
+    from nbgrader.api import MissingEntry
+
+    for sub in ("autograded", "feedback"):
+        folder = Path(course_dir) / sub / learner / lesson.folder
+        if folder.exists():
+            shutil.rmtree(folder)
+    with gradebook(course_dir) as gb:
+        try:
+            gb.remove_submission(lesson.folder, learner)
+        except MissingEntry:
+            pass
