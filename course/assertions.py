@@ -123,25 +123,25 @@ def assert_equal(what, actual, expected, hint=None):
     fail(what, f"expected {expected!r}, got {actual!r}", hint)
 
 
-def judged_alone(checks, what, error, uses, *, strict=False, **options):
+def judged_alone(checks, what, error, uses, **options):
     """Each exercise is judged alone (CONTRIBUTING.md, "The checks"). A check that failed with `error` on
     code which calls the learner's earlier exercises runs their own checks (`checks[name](handle)` for
     each (name, handle) of `uses`, with `options`); the first that fails is named as the cause. Returns when none
     fails: the caller re-raises its own failure.
 
-    `strict` (lesson 07) looks harder for the earlier exercise at fault: a missing exercise or a timeout is
-    never blamed on another; an earlier exercise that is blank or missing is passed over for the next; one
-    whose own check raises is named like one that fails it (a timeout there stands as the verdict); and the
-    hint names the pytest command that shows that check's whole message."""
+    A missing exercise or a timeout is never blamed on another; an earlier exercise that is blank or
+    missing is passed over for the next; one whose own check raises is named like one that fails it (a
+    timeout there stands as the verdict); and the hint names the pytest command that shows that check's
+    whole message."""
     from .grading.handles import LearnerError, Missing
 
-    def blank(e):  # not attempted (strict: or not there at all)
-        return isinstance(e, LearnerError) and (e.is_a("NotImplementedError") or strict and isinstance(e, Missing))
+    def blank(e):  # not attempted, or not there at all
+        return isinstance(e, LearnerError) and (e.is_a("NotImplementedError") or isinstance(e, Missing))
 
     def timeout(e):
         return isinstance(e, LearnerError) and e.type_name == "CheckTimeout"
 
-    if blank(error) or strict and timeout(error):
+    if blank(error) or timeout(error):
         return  # the verdict says which blank it needs, or that time ran out
     for name, handle in uses:
         if handle is None:
@@ -149,8 +149,6 @@ def judged_alone(checks, what, error, uses, *, strict=False, **options):
         try:
             checks[name](handle, **options)
         except (CheckFailure, LearnerError) as e:
-            if isinstance(e, LearnerError) and not strict:
-                return  # it raised: the caller's own error, with the learner's frames, says where
             if timeout(e):
                 raise
             if blank(e):
@@ -158,4 +156,4 @@ def judged_alone(checks, what, error, uses, *, strict=False, **options):
             first = (str(e).splitlines() or [type(e).__name__])[0]
             lesson = checks["__name__"].split(".")[1]  # checks.lessonNN.exercises
             fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
-                 hint=f"`pytest checks/{lesson} -k {name}` says: {first[:200]}" if strict else first)
+                 hint=f"`pytest checks/{lesson} -k {name}` says: {first[:200]}")

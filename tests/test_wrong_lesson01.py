@@ -48,3 +48,14 @@ def test_sgd_step_names_a_wrong_neural_nll(neural_nll):
     message = str(failure.value)
     assert message.startswith("sgd_step") and "this uses your `neural_nll`, which fails its own check" in message, \
         message
+
+
+def test_a_blank_sgd_step_is_not_blamed_on_neural_nll():
+    """A blank exercise is "not attempted", whatever the state of the exercises it would use."""
+    def sgd_step(W, xs, ys, lr, reg=0.01):
+        raise NotImplementedError
+
+    with pytest.raises(Exception) as failure:
+        check.sgd_step(sgd_step, wrong.neural_sum)
+    assert "fails its own check" not in str(failure.value) and "NotImplementedError" in repr(failure.value), \
+        repr(failure.value)

@@ -438,7 +438,7 @@ def train(train, get_stats=None, merge=None):
     try:
         _check_train(train)
     except (CheckFailure, LearnerError) as e:
-        judged_alone(globals(), "train(text, vocab_size)", e, [("get_stats", get_stats), ("merge", merge)], strict=True)
+        judged_alone(globals(), "train(text, vocab_size)", e, [("get_stats", get_stats), ("merge", merge)])
         raise
 
 
@@ -504,7 +504,7 @@ def encode(encode, get_stats=None, merge=None):
     try:
         _check_encode(encode)
     except (CheckFailure, LearnerError) as e:
-        judged_alone(globals(), "encode(text, merges)", e, [("get_stats", get_stats), ("merge", merge)], strict=True)
+        judged_alone(globals(), "encode(text, merges)", e, [("get_stats", get_stats), ("merge", merge)])
         raise
 
 
@@ -626,7 +626,7 @@ def train_regex(train_regex, get_stats=None, merge=None):
         _check_train_regex(train_regex)
     except (CheckFailure, LearnerError) as e:
         judged_alone(globals(), "train_regex(text, vocab_size, pattern)", e,
-                     [("get_stats", get_stats), ("merge", merge)], strict=True)
+                     [("get_stats", get_stats), ("merge", merge)])
         raise
 
 
@@ -742,7 +742,7 @@ def encode_ordinary(encode_ordinary, get_stats=None, merge=None):
         _check_encode_ordinary(encode_ordinary)
     except (CheckFailure, LearnerError) as e:
         judged_alone(globals(), "encode_ordinary(text, merges, pattern)", e,
-                     [("get_stats", get_stats), ("merge", merge)], strict=True)
+                     [("get_stats", get_stats), ("merge", merge)])
         raise
 
 
@@ -816,7 +816,7 @@ def encode_special(encode_special, encode_ordinary=None, get_stats=None, merge=N
         _check_encode_special(encode_special)
     except (CheckFailure, LearnerError) as e:
         judged_alone(globals(), "encode_special(text, merges, pattern, special_tokens, ...)", e,
-                     [("get_stats", get_stats), ("merge", merge), ("encode_ordinary", encode_ordinary)], strict=True)
+                     [("get_stats", get_stats), ("merge", merge), ("encode_ordinary", encode_ordinary)])
         raise
 
 
@@ -964,7 +964,7 @@ def train_fast(train_fast, merge=None):
     try:
         _check_train_fast(train_fast)
     except (CheckFailure, LearnerError) as e:
-        judged_alone(globals(), "train_fast(text, vocab_size, pattern)", e, [("merge", merge)], strict=True)
+        judged_alone(globals(), "train_fast(text, vocab_size, pattern)", e, [("merge", merge)])
         raise
 
 
