@@ -363,7 +363,8 @@ QUOTES = [
     quote("02", "The first steps bring the loss down from about {}",
           about(bench("02", "Initial loss (standard normal init):", 1), 0.5)),
     quote("02", "On the classic names.txt the full run reaches a validation loss of about {}, while the count model "
-          "with 3 characters reaches {}", exact(bench("02", L02_CLASSIC, L02_VAL)), exact(bench("02", "| 3 | 0.6 % |"))),
+          "with 3 characters reaches {}", exact(bench("02", L02_CLASSIC, L02_VAL)),
+          exact(bench("02", "| 3 | 0.6 % |"))),
     quote("02", "$27^3 \\times 27 = {}$", exact(vocab(4))),
     quote("02", "against the network's {} parameters", exact(fast("02", r"^parameters: (\d+)"))),
     quote("02", "with 8 characters the count model falls to {}, while a network with 8 characters reaches a "
@@ -456,8 +457,8 @@ QUOTES = [
     quote("05", "one with about the flat MLP's {}k parameters",
           about(fast("05", r"small hierarchy ([\d,]*\d)", 1e-3), 1)),
     quote("05", "`n_embd` 24 and `n_hidden` 128, {} parameters", exact(fast("05", r"hierarchy ([\d,]+)$"))),
-    quote("05", "reaches a validation loss of {} on makemore's `names.txt` (the published figure is {}), against about {} "
-          "for lesson 03's context-3 MLP", exact(bench("05", L05_FULL + " hierarchy` |", 3)),
+    quote("05", "reaches a validation loss of {} on makemore's `names.txt` (the published figure is {}), against "
+          "about {} for lesson 03's context-3 MLP", exact(bench("05", L05_FULL + " hierarchy` |", 3)),
           exact(bench("05", "below the published")),
           exact(bench("03", L03_CLASSIC, L03_VAL))),
     quote("05", "the three models ended at {} (flat), {} (small hierarchy) and {} (hierarchy)",

@@ -37,7 +37,8 @@ def run(args, seed):
     train, val, test = split(words)
     stoi, itos = ref.build_vocab(words)
     xs_all, _ = ref.bigram_dataset(words, stoi)
-    say(f"data {args.data}: {len(words):,} names, {len(xs_all):,} bigrams; split {len(train):,}/{len(val):,}/{len(test):,}")
+    say(f"data {args.data}: {len(words):,} names, {len(xs_all):,} bigrams; "
+        f"split {len(train):,}/{len(val):,}/{len(test):,}")
     say(f"uniform: ln {len(stoi)} = {math.log(len(stoi)):.4f}")
 
     result = {}

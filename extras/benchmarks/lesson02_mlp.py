@@ -2,11 +2,11 @@
 
     python extras/benchmarks/lesson02_mlp.py --data embedded --jobs 2
     python extras/benchmarks/lesson02_mlp.py --data /path/to/names.txt --jobs 2
-    python extras/benchmarks/lesson02_mlp.py --n-embd 2 --n-hidden 100 --steps 50000 --drop-at 0.75 --jobs 2  # the 2-D model
+    python extras/benchmarks/lesson02_mlp.py --n-embd 2 --n-hidden 100 --steps 50000 --drop-at 0.75 --jobs 2
 
 C 27x10, 30 -> tanh 200 -> 27 (11,897 parameters), standard normal init,
 batch 32, lr 0.1 then 0.01 after half the steps, one thread. The options
-change the sizes and the step of the drop (the lesson's 2-D embedding model:
+change the sizes and the step of the drop (the third command is the lesson's 2-D embedding model:
 d 2, 100 hidden units, 50k steps, drop after three quarters). The model code is
 the reference solution's (solutions/02_mlp/mlp.py, loaded without running its
 cells), so this run also checks that the solution reaches the published loss.
@@ -46,7 +46,8 @@ def run(args, seed):
 
     g = torch.Generator().manual_seed(seed)
     params = lesson.init_params(V, n_embd=args.n_embd, n_hidden=args.n_hidden, block_size=3, generator=g)
-    say(f"parameters: {sum(p.nelement() for p in params)}; threads {torch.get_num_threads()}; torch {torch.__version__}")
+    say(f"parameters: {sum(p.nelement() for p in params)}; threads {torch.get_num_threads()}; "
+        f"torch {torch.__version__}")
 
     @torch.no_grad()
     def loss(X, Y):

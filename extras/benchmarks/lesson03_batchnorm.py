@@ -66,7 +66,8 @@ def run(args, seed):
 
     lesson.set_training([bn], False)
     result = {"train": loss_of(Xtr, Ytr), "val": loss_of(Xva, Yva)}
-    layers = [lesson.Fn(lambda x: x @ params["W1"]), bn, lesson.Tanh(), lesson.Fn(lambda x: x @ params["W2"] + params["b2"])]
+    layers = [lesson.Fn(lambda x: x @ params["W1"]), bn, lesson.Tanh(),
+              lesson.Fn(lambda x: x @ params["W2"] + params["b2"])]
     lesson.recompute_population_stats(params["C"], layers, Xtr)
     result.update({"train_pop": loss_of(Xtr, Ytr), "val_pop": loss_of(Xva, Yva), "training_s": training_s})
     say("RESULT " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
