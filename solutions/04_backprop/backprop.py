@@ -810,9 +810,10 @@ check.train_step(train_step, cross_entropy_backward, backward_output_layer, batc
 # ## Training
 #
 # The network of lesson 03 with 200 hidden units, batches of 32, learning
-# rate 0.1 and then 0.01 for the second half, 200,000 steps: about 4 minutes
-# on a free CPU core (238 s of CPU in the benchmark run; 12.6 minutes of wall
-# time when four other jobs shared the machine, `extras/benchmarks/lesson04.md`).
+# rate 0.1 and then 0.01 for the second half, 200,000 steps: 1.5 to 4 minutes
+# on one CPU core, depending on the processor (81 s of CPU per run on an Intel
+# Xeon; 238 s of CPU and 12.6 minutes of wall time on an AMD EPYC that four
+# other jobs shared, `extras/benchmarks/lesson04.md`).
 # Fast mode (`COURSE_FAST=1`, as under the tests) runs 1,000 steps. Nothing
 # below calls `backward()`. The published run of this
 # network with autograd reaches train 2.07 / val 2.11 on the classic
@@ -873,8 +874,8 @@ bnmean, bnvar = population_stats(params, Xtr)
 train_loss = evaluate(params, Xtr, Ytr, bnmean, bnvar)
 val_loss = evaluate(params, Xval, Yval, bnmean, bnvar)
 print(f"manual backprop, {steps} steps: train {train_loss:.4f}  val {val_loss:.4f}")
-print("measured with this loop (extras/benchmarks/lesson04.md): classic names.txt train 2.071 / val 2.112, "
-      "embedded names train 2.075 / val 2.123")
+print("measured with this loop over three seeds (extras/benchmarks/lesson04.md): classic names.txt train "
+      "about 2.073 / val about 2.113, embedded names train about 2.073 / val about 2.124 (each ± 0.003)")
 
 # %%
 def sample(params, bnmean, bnvar, itos, generator, block_size=BLOCK_SIZE, eps=BN_EPS):
