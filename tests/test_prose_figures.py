@@ -324,6 +324,8 @@ L04_CLASSIC = "--data /work/shared/data/names.txt` |"
 L04_SEEDS_CLASSIC = "| names.txt, three seeds |"
 L04_SEEDS_EMB = "| embedded, three seeds |"
 L05_FULL = "`--data /work/shared/data/names.txt --model"  # steps, predictions, train, val
+# lesson05.md, "Three seeds": steps, train and val as "mean ± sd (min-max)", each seed's val
+L05_SEEDS_CLASSIC = "| hierarchy, names.txt, three seeds |"
 L05_FLAT = "| flat MLP, context 8 |"  # parameters, val, training time
 L05_SMALL = "| hierarchy, n_embd 10, n_hidden 68 |"
 L05_HIER = "| hierarchy, n_embd 24, n_hidden 128 |"
@@ -465,9 +467,10 @@ QUOTES = [
     quote("05", "one with about the flat MLP's {}k parameters",
           about(fast("05", r"small hierarchy ([\d,]*\d)", 1e-3), 1)),
     quote("05", "`n_embd` 24 and `n_hidden` 128, {} parameters", exact(fast("05", r"hierarchy ([\d,]+)$"))),
-    quote("05", "reaches a validation loss of {} on makemore's `names.txt` (the published figure is {}), against "
-          "about {} for lesson 03's context-3 MLP", exact(bench("05", L05_FULL + " hierarchy` |", 3)),
-          exact(bench("05", "below the published")),
+    quote("05", "reaches a validation loss of about {} ({} to {} over three seeds) on makemore's `names.txt` (the "
+          "published figure is {}), against about {} for lesson 03's context-3 MLP",
+          exact(bench("05", L05_SEEDS_CLASSIC, 4)), exact(bench("05", L05_SEEDS_CLASSIC, 5)),
+          exact(bench("05", L05_SEEDS_CLASSIC, 6)), exact(bench("05", "below the published")),
           exact(bench("03", L03_CLASSIC, L03_VAL))),
     quote("05", "the three models ended at {} (flat), {} (small hierarchy) and {} (hierarchy)",
           exact(bench("05", L05_FLAT, 1)), exact(bench("05", L05_SMALL, 1)), exact(bench("05", L05_HIER, 1))),
@@ -491,6 +494,8 @@ QUOTES = [
     quote("05", "the hierarchy's 200,000 steps ({} steps, {} million), it reaches {} in half the CPU time, against the "
           "hierarchy's {}", exact(bench("05", L05_FULL + " conv` |")), exact(bench("05", L05_FULL + " conv` |", 1)),
           exact(bench("05", L05_FULL + " conv` |", 3)), exact(bench("05", L05_FULL + " hierarchy` |", 3))),
+    quote("05", "(one seed each; other seeds move such figures by about ± {})",
+          upper(spread_of(bench("05", L05_SEEDS_CLASSIC, 4)))),
     quote("05", "the hierarchy given that same half (100,000 steps) reaches {}",
           exact(bench("05", "--model hierarchy --steps 100000` |", 3))),
     quote("05", "the stack given the hierarchy's whole budget (50,000 steps) overfits and ends at {}",

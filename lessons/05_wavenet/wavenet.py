@@ -483,9 +483,10 @@ if fast_mode():
 # %% [markdown]
 # In our full-length runs (`extras/benchmarks/lesson05.md`, 200,000 steps,
 # learning rate 0.1 then 0.01 for the last quarter) the published hierarchy
-# reaches a validation loss of 1.984 on makemore's `names.txt` (the
-# published figure is 1.993), against about 2.108 for lesson 03's context-3 MLP.
-# In the 20,000 steps of this notebook's full run the three models ended at
+# reaches a validation loss of about 1.987 (1.984 to 1.990 over three seeds)
+# on makemore's `names.txt` (the published figure is 1.993), against about
+# 2.108 for lesson 03's context-3 MLP. In the 20,000 steps of this
+# notebook's full run (one seed) the three models ended at
 # 2.121 (flat), 2.103 (small hierarchy) and 2.056 (hierarchy) on the
 # embedded names: at equal size the hierarchy is only a little better so
 # early, and the bigger one pulls ahead.
@@ -853,9 +854,11 @@ plt.show()
 # predictions, for the cost of three or four hierarchy steps. But it does
 # **not** end ahead. Given about as many predictions as the hierarchy's
 # 200,000 steps (25,000 steps, 5.7 million), it reaches 1.999 in half the
-# CPU time, against the hierarchy's 1.984. But the hierarchy given that same
-# half (100,000 steps) reaches 1.980, and the stack given the hierarchy's
-# whole budget (50,000 steps) overfits and ends at 2.027: its validation
+# CPU time, against the hierarchy's 1.984 (one seed each; other seeds move
+# such figures by about ± 0.003). But the hierarchy given that same half
+# (100,000 steps) reaches 1.980, level with its full run, and the stack
+# given the hierarchy's whole budget (50,000 steps) overfits and ends at
+# 2.027: its validation
 # loss stops improving long before the end while its batch loss keeps
 # falling.
 #
