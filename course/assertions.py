@@ -130,9 +130,9 @@ def judged_alone(checks, what, error, uses, **options):
     fails: the caller re-raises its own failure.
 
     A missing exercise or a timeout is never blamed on another; an earlier exercise that is blank or
-    missing is passed over for the next; one whose own check raises is named like one that fails it (a
-    timeout there stands as the verdict); and the hint names the pytest command that shows that check's
-    whole message."""
+    missing is passed over for the next; one whose own check raises leaves the caller's own failure
+    standing (a timeout there stands as the verdict); and the hint names the pytest command that shows
+    the failing check's whole message."""
     from .grading.handles import LearnerError, Missing
 
     def blank(e):  # not attempted, or not there at all
@@ -153,6 +153,8 @@ def judged_alone(checks, what, error, uses, **options):
                 raise
             if blank(e):
                 continue  # absent or blank, so not what made this check fail
+            if isinstance(e, LearnerError):
+                return  # it raised: the caller's own failure stands (an error shows the learner's frames)
             first = (str(e).splitlines() or [type(e).__name__])[0]
             lesson = checks["__name__"].split(".")[1]  # checks.lessonNN.exercises
             fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
