@@ -47,6 +47,7 @@ MESSAGES = [
     ("build_deep_mlp", "deep_linear_global_rng", "same seed gave different parameters"),
     ("recompute_population_stats", "pop_keeps_mode", "run the net in training mode"),
     ("recompute_population_stats", "pop_float32_sums", "accumulate in float64"),
+    ("recompute_population_stats", "pop_one_short_batch", "drop the last, incomplete batch"),
     ("init_mlp", "init_wrong_order", "documented order"),
     ("init_mlp", "init_float64", "float32"),
     ("saturation_fraction", "saturation_at_threshold", "exactly at the threshold"),

@@ -588,6 +588,23 @@ def pop_gathers_outputs(C, layers, X, batch_size=32):
         _set(layers, [(torch.cat(a).mean(0), torch.cat(a).var(0, unbiased=True)) for a in outs])
 
 
+def pop_one_short_batch(C, layers, X, batch_size=32):
+    """Off by one the other way: range(0, len(X) - batch_size + 2, batch_size) also runs a last batch that is
+    one example short."""
+    with torch.no_grad():
+        for layer in layers:
+            layer.training = True
+        inputs = [[] for layer in layers if hasattr(layer, "running_mean")]
+        for i in range(0, len(X) - batch_size + 2, batch_size):
+            x, k = C[X[i:i + batch_size]].view(len(X[i:i + batch_size]), -1), 0
+            for layer in layers:
+                if hasattr(layer, "running_mean"):
+                    inputs[k].append(x.double())
+                    k += 1
+                x = layer(x)
+        _set(layers, [(torch.cat(a).mean(0), torch.cat(a).var(0, unbiased=True)) for a in inputs])
+
+
 def pop_keeps_mode(C, layers, X, batch_size=32):
     """Runs the net in whatever mode it comes in: a net in evaluation mode (as after training) normalises
     with its stale running statistics, so every BatchNorm after the first sees the wrong inputs."""
@@ -631,7 +648,7 @@ WRONG = {
     "recompute_population_stats": [pop_biased_var, pop_mean_of_batch_vars, pop_last_batch, pop_eval_mode_features,
                                    pop_just_forward, pop_left_in_training, pop_float64_buffers, pop_with_grad,
                                    pop_keeps_incomplete_batch, pop_drops_last_full_batch, pop_gathers_outputs,
-                                   pop_keeps_mode, pop_float32_sums],
+                                   pop_keeps_mode, pop_float32_sums, pop_one_short_batch],
 }
 
 # ------------------------------------------- correct alternatives (must pass)
