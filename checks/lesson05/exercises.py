@@ -951,6 +951,9 @@ def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecuti
             assert_close(f"{where}: weight", a.get("weight"), W.view(n, W.shape[0] // n, H), rtol=0, atol=0,
                          hint="weight = linear.weight.view(n, C_in, C_out): tap j is rows j*C_in .. (j+1)*C_in - 1, "
                               "in flattening order")
+            expect(a.get("bias") is None, where, f"bias is a {type(a.get('bias')).__name__}, expected None: the "
+                   "hierarchy's Linear has no bias", hint="bias=False, like the Linear it replaces (parameters() "
+                   "would list one more tensor)")
             dilation, level = dilation * n, level + 1
         for i, ((name, a), (sname, s)) in enumerate(zip(layers, [layer for layer in spec
                                                                  if layer[0] != "FlattenConsecutive"])):

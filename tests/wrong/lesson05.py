@@ -370,7 +370,7 @@ def build_hierarchy_per_position_bn(vocab_size, block_size, n_embd, n_hidden, ge
 
 
 def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv=None, detach=True,
-             bn_defaults=False, output_bias="copy"):
+             bn_defaults=False, output_bias="copy", conv_bias=False):
     conv_class = conv or CausalConv1d
 
     def hierarchy_to_conv(hierarchy):
@@ -391,7 +391,7 @@ def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv
             elif kind == "Linear" and n is not None:
                 C_in, C_out = layer.weight.shape[0] // n, layer.weight.shape[1]
                 d = {"product": dilation, "one": 1, "level": level + 1}[dilation_rule]
-                c = conv_class(C_in, C_out, n, dilation=d, bias=False, pad=pad)
+                c = conv_class(C_in, C_out, n, dilation=d, bias=conv_bias, pad=pad)
                 if view == "right":
                     c.weight = copy(layer.weight.view(n, C_in, C_out))
                 else:  # reads the rows as (C_in, n): channel-major, the taps interleaved
@@ -502,6 +502,7 @@ WRONG = {
         _named(_to_conv(detach=False), "to_conv_clone_without_detach"),
         _named(_to_conv(bn_defaults=True), "to_conv_default_bn_eps_momentum"),
         _named(_to_conv(output_bias="zeros"), "to_conv_adds_a_bias"),
+        _named(_to_conv(conv_bias=True), "to_conv_convolutions_with_bias"),
     ],
 }
 
