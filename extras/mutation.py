@@ -13,6 +13,7 @@ exercise's spec allows) or the check has a gap.
     python extras/mutation.py 03 07 --max 40        some lessons, more mutants
     python extras/mutation.py 01 --exercise nll     one exercise
     python extras/mutation.py 02 --list             the mutants, without running them
+    python extras/mutation.py 05 --rest             the mutants beyond the sample of 30 per exercise
     python extras/mutation.py 01 --pytest 2         also judge every survivor and 2 killed mutants per
                                                     exercise through `pytest checks/lessonNN --lessons
                                                     TMP --exercise X`; report any verdict that differs
@@ -226,10 +227,13 @@ class Mutant:
         self.lesson, self.exercise, self.line, self.kind, self.description = lesson, exercise, line, kind, description
         self.original, self.mutated, self.text = original, mutated, text  # the line before and after; all text
 
+    nth = 1  # 2, 3, ...: the key of an earlier mutant of the exercise reads the same (two identical lines)
+
     @property
     def key(self):
         """What EQUIVALENT is keyed by: stable while the solution's line stays the same."""
-        return f"{self.lesson} {self.exercise} | {self.description} | {self.mutated.strip()}"
+        return (f"{self.lesson} {self.exercise} | {self.description} | {self.mutated.strip()}"
+                + (f" #{self.nth}" if self.nth > 1 else ""))
 
     def __repr__(self):
         return f"{self.exercise}:{self.line} [{self.kind}] {self.description}: {self.mutated.strip()}"
@@ -289,6 +293,11 @@ def mutants(text, lesson=""):
             changed = next((i for i, (a, b) in enumerate(zip(lines, new_lines)) if a != b), node.lineno - 1)
             found.append(Mutant(lesson, block[0], changed + 1, kind, description, lines[changed],
                                 new_lines[changed] if changed < len(new_lines) else "", new_text))
+    seen_keys = {}
+    for m in sorted(found, key=lambda m: m.line):
+        base = m.key
+        seen_keys[base] = seen_keys.get(base, 0) + 1
+        m.nth = seen_keys[base]
     return found
 
 
@@ -504,6 +513,27 @@ EQUIVALENT = {
     "another, which no encoding has and neither the exercise nor tiktoken (whose order is a hash map's) defines",
     "07 train_fast | Gt -> GtE | if (counts[p] >= 0):": "an entry pushed with count 0 is skipped when popped "
     "(c == 0): the same merges",
+    # Found by --rest (the mutants beyond the sample of 30 per exercise).
+    "04 batchnorm_backward | True -> False | bndiff = hprebn - hprebn.mean(0, keepdim=False)":
+        "(n, H) - (H,) broadcasts as (n, H) - (1, H)",
+    "04 batchnorm_backward | True -> False | bnvar_inv = (bndiff.pow(2).sum(0, keepdim=False) / (n - 1) + eps) "
+    "** -0.5": "(H,) broadcasts as (1, H) in every later use",
+    "04 batchnorm_backward | True -> False | n * dhpreact - dhpreact.sum(0, keepdim=False) - n / (n - 1) * bnraw * "
+    "(dhpreact * bnraw).sum(0, keepdim=True))": "(H,) broadcasts as (1, H) against (n, H)",
+    "05 hierarchy_to_conv | remove `if layer.bias is not None:` | pass": "the Linear layers a convolution replaces "
+    "have no bias (the exercise says bias=False): the removed branch never runs",
+    "05 hierarchy_to_conv | remove `conv.bias = copy(layer.bias)` | pass": "the Linear layers a convolution replaces "
+    "have no bias (the exercise says bias=False): the removed line never runs",
+    "05 hierarchy_to_conv | .view -> .reshape | conv.weight = copy((layer.weight.reshape)(n, C_in, C_out))":
+        "the weight is contiguous: view and reshape agree",
+    "05 BatchNorm1d | FloorDiv -> Div | n = (x.numel() / x.shape[-1])": "a whole number either way, and n is used "
+    "only in n / (n - 1)",
+    "06 multi_head_attention | swap the first two arguments | scores = q @ (k.transpose(-1, -2)) / math.sqrt(d)  # "
+    "(B, n_head, T, T)": "transpose(-1, -2) is transpose(-2, -1)",
+    "07 train_fast | remove `del counts[p]` | pass": "a pair whose count fell to 0 stays in the dict with 0: it is "
+    "never pushed, and a stale heap entry still differs from it",
+    "07 train_fast | 0 -> 1 | if counts.get(pair, 0) != -c or c == 1:": "no entry is ever pushed with count 0, so "
+    "the c == 0 guard never decides",
 }
 
 # Survivors that are not equivalent but that the checks leave alone on purpose, with the reason. They count
@@ -533,6 +563,7 @@ def main(argv=None):
     parser.add_argument("--max", type=int, default=30, help="mutants per exercise (0: all; default 30)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per mutant (default 20)")
+    parser.add_argument("--rest", action="store_true", help="run the mutants that the sample of --max leaves out")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--pytest", type=int, default=0, metavar="N",
                         help="also judge every survivor and N killed mutants per exercise through pytest, and compare")
@@ -561,6 +592,10 @@ def main(argv=None):
             if args.exercise and exercise not in args.exercise:
                 continue
             picked = sample(found, args.max, args.seed)
+            if args.rest:  # the mutants that sample leaves out
+                picked = [m for m in found if m not in picked]
+                if not picked:
+                    continue
             if args.list:
                 print(f"\n{number} {exercise}: {len(picked)} of {len(found)} mutants")
                 for m in picked:
