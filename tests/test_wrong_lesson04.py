@@ -95,7 +95,8 @@ def _message(exercise, fn, *uses):
 
 
 def test_aliasing_slip_gets_its_own_hint():
-    message = _message("backward_softmax", WRONG["backward_softmax"][-1])  # softmax_aliased
+    from tests.wrong.lesson04 import softmax_aliased
+    message = _message("backward_softmax", softmax_aliased)
     assert "dnorm_logits holds the values of dlogits" in message, message
     assert "d exp(x)/dx" not in message, message
 
@@ -106,6 +107,16 @@ def test_fix_it_first_only_for_gradients_computed_from_it():
     assert "first wrong: dbngain" in message and "fix it first" not in message, message
     message = _message("backward_bn_stats", WRONG["backward_bn_stats"][0])  # dbndiff2 wrong, then dbndiff, ...
     assert "fix it first: dbndiff, dhprebn are computed from it" in message, message
+
+
+@pytest.mark.parametrize("exercise,name", [("backward_loss", "loss_one_hot_no_classes"),
+                                           ("backward_softmax", "softmax_one_hot_no_classes"),
+                                           ("backward_embedding", "embedding_one_hot_no_classes")])
+def test_one_hot_without_num_classes_is_named(exercise, name):
+    """A batch that lacks the last token: F.one_hot without num_classes makes vectors that are too short."""
+    message = _message(exercise, next(w for w in WRONG[exercise] if w.__name__ == name))
+    assert message.startswith(exercise) and "never an input, never a target" in message, message
+    assert "num_classes" in message, message
 
 
 def test_large_logits_need_the_max_subtracted():

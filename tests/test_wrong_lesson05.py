@@ -68,6 +68,10 @@ HINTS = {  # the hint names the mistake
     "to_conv_wrong_weight_view": "view(n, C_in, C_out)",
     "to_conv_shares_tensors": "share nothing",
     "to_conv_fresh_running_stats": "running",
+    "to_conv_clone_without_detach": "not a leaf",
+    "to_conv_default_bn_eps_momentum": "same eps and momentum",
+    "to_conv_adds_a_bias": "has no bias",
+    "to_conv_convolutions_with_bias": "bias=False, like the Linear it replaces",
 }
 
 

@@ -817,8 +817,9 @@ def receptive_field(receptive_field, seed=0):
 # ---------------------------------------------------------------- hierarchy_to_conv
 
 
-def _hierarchy_spec(g, V, E, H, factors):
-    """Plain description of a trained-looking hierarchy: random weights, statistics, gains."""
+def _hierarchy_spec(g, V, E, H, factors, eps=1e-5, momentum=0.1, bias=True):
+    """Plain description of a trained-looking hierarchy: random weights, statistics, gains; the BatchNorm
+    layers' eps and momentum, and whether the output Linear has a bias, as given."""
     spec = [("Embedding", {"weight": torch.randn(V, E, generator=g)})]
     fan_in = E
     for n in factors:
@@ -829,11 +830,11 @@ def _hierarchy_spec(g, V, E, H, factors):
                                      "beta": 0.3 * torch.randn(H, generator=g),
                                      "running_mean": 0.5 * torch.randn(H, generator=g),
                                      "running_var": 0.5 + torch.rand(H, generator=g) * 2,
-                                     "eps": 1e-5, "momentum": 0.1}))
+                                     "eps": eps, "momentum": momentum}))
         spec.append(("Tanh", {}))
         fan_in = H
     spec.append(("Linear", {"weight": torch.randn(H, V, generator=g) / math.sqrt(H),
-                            "bias": 0.5 * torch.randn(V, generator=g)}))
+                            "bias": 0.5 * torch.randn(V, generator=g) if bias else None}))
     return spec
 
 
@@ -881,11 +882,22 @@ def _probe_transfer(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive
            "hierarchy_after": _describe(hierarchy)}
     if not out["is_sequential"]:
         return _plain(out)
+    # The stack's parameters that are not leaves (a copy still in the hierarchy's graph).
+    out["not_leaves"] = [f"layer {i} ({type(layer).__name__}) {key}" for i, layer in enumerate(stack.layers)
+                         for key in ("weight", "bias", "gamma", "beta")
+                         if isinstance(getattr(layer, key, None), torch.Tensor) and not getattr(layer, key).is_leaf]
     stack.training = False
     for layer in stack.layers:
         layer.training = False
     with torch.no_grad():
         out["logits"] = [stack(tokens) for tokens in token_batches]
+    logits = stack(token_batches[0])  # a backward through the stack must not reach the hierarchy
+    if isinstance(logits, torch.Tensor) and logits.requires_grad:
+        logits.sum().backward()
+    out["reached"] = [f"{type(layer).__name__} {key}" for layer in hierarchy.layers
+                      for key, value in vars(layer).items() if isinstance(value, torch.Tensor) and value.is_leaf
+                      and value.grad is not None]
+    with torch.no_grad():
         for layer in hierarchy.layers:  # change every tensor of the hierarchy: the stack must not notice
             for value in vars(layer).values():
                 if isinstance(value, torch.Tensor) and value.is_floating_point():
@@ -906,10 +918,13 @@ def _windows_oracle(spec, tokens, block_size):
 def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh,
                       seed=0):
     g = _gen(seed)
-    for V, E, H, factors in ((11, 3, 7, (2, 2, 2)), (6, 4, 5, (2, 2)), (9, 3, 4, (2, 3))):
+    # Not the default eps and momentum in the last two; the last one's output Linear has no bias.
+    for V, E, H, factors, eps, momentum, bias in ((11, 3, 7, (2, 2, 2), 1e-5, 0.1, True),
+                                                  (6, 4, 5, (2, 2), 1e-3, 0.05, True),
+                                                  (9, 3, 4, (2, 3), 1e-2, 0.2, False)):
         block_size = math.prod(factors)
         what = f"hierarchy_to_conv(hierarchy) for a hierarchy with flatten factors {list(factors)}"
-        spec = _hierarchy_spec(g, V, E, H, factors)
+        spec = _hierarchy_spec(g, V, E, H, factors, eps, momentum, bias)
         tokens = [torch.randint(0, V, (3, block_size + 6), generator=g),
                   torch.cat([torch.zeros(2, block_size - 1, dtype=torch.int64),
                              torch.randint(1, V, (2, 5), generator=g)], dim=1),
@@ -936,6 +951,9 @@ def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecuti
             assert_close(f"{where}: weight", a.get("weight"), W.view(n, W.shape[0] // n, H), rtol=0, atol=0,
                          hint="weight = linear.weight.view(n, C_in, C_out): tap j is rows j*C_in .. (j+1)*C_in - 1, "
                               "in flattening order")
+            expect(a.get("bias") is None, where, f"bias is a {type(a.get('bias')).__name__}, expected None: the "
+                   "hierarchy's Linear has no bias", hint="bias=False, like the Linear it replaces (parameters() "
+                   "would list one more tensor)")
             dilation, level = dilation * n, level + 1
         for i, ((name, a), (sname, s)) in enumerate(zip(layers, [layer for layer in spec
                                                                  if layer[0] != "FlattenConsecutive"])):
@@ -946,7 +964,14 @@ def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecuti
                                      hint="copy every tensor of the layer: weights, gains, biases and the running "
                                           "statistics")
                     elif value is not None:
-                        assert_equal(f"{what}: layer {i} ({name}) {key}", a.get(key), value)
+                        assert_equal(f"{what}: layer {i} ({name}) {key}", a.get(key), value,
+                                     hint="the same eps and momentum as the hierarchy's layer" if name == "BatchNorm1d"
+                                     else None)
+                    else:
+                        expect(a.get(key) is None, f"{what}: layer {i} ({name})",
+                               f"{key} is a {type(a.get(key)).__name__}, but the hierarchy's layer has no {key}",
+                               hint=f"copy the layer as it is: no {key} where it has none (parameters() would list "
+                                    "one more tensor)")
         for (name, after), (_, before) in zip(got["hierarchy_after"], spec):
             for key, value in before.items():
                 if _is_tensor(value):
@@ -967,3 +992,8 @@ def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecuti
         assert_close(f"{what}: the stack's logits after every tensor of the hierarchy was changed in place",
                      got["logits_after_change"], got["logits"][0], rtol=0, atol=1e-6,
                      hint="copy the tensors (.detach().clone()): the two models must share nothing")
+        copies = "copy with .detach().clone(), then .requires_grad_(): a .clone() alone stays in the hierarchy's graph"
+        expect(not got["not_leaves"], what, f"the stack's {(got['not_leaves'] or [''])[0]} is not a leaf tensor, so "
+               "training the stack gives it no .grad", hint=copies)
+        expect(not got["reached"], what, f"a backward pass through the stack reached the hierarchy's "
+               f"{(got['reached'] or [''])[0]}: training one model changes the other", hint=copies)

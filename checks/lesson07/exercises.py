@@ -519,6 +519,12 @@ def _check_encode(encode):
     _check_ids(f"{what} for 'aaabdaaabac'", out)
     assert_equal(f"{what} for 'aaabdaaabac' with the merges of train('aaabdaaabac', 259)",
                  out, [258, 100, 258, 97, 99], hint=_greedy_hint(out, "aaabdaaabac", toy))
+    for text, merges, expected in (("ab", {(97, 98): 256}, [256]), ("aaaa", {(97, 97): 256, (256, 256): 257}, [257])):
+        out = encode(text, merges)
+        _check_ids(f"{what} for {text!r}", out)
+        assert_equal(f"{what} for {text!r} with merges {merges}", out, expected,
+                     hint="two tokens left can still be merged into one" if isinstance(out, list) and len(out) == 2
+                     else _greedy_hint(out, text, merges))
     merges = _small_merges("none")
     vocab = _vocab(merges)
     for text in ["", "a", "aaaa", TRAIN_TEXT[:300], "hello123!!!? (안녕하세요!) 😉", " the the the and thou"]:

@@ -363,6 +363,25 @@ def deep_gamma_float(V, T, E, H, L, g):
     return C, layers
 
 
+def deep_c_uniform(V, T, E, H, L, g):
+    """C from torch.rand (uniform on [0, 1)) instead of N(0, 1)."""
+    C, layers = _deep(V, T, E, H, L, g)
+    return torch.rand(V, E, generator=g).requires_grad_(), layers
+
+
+def deep_linear_global_rng(V, T, E, H, L, g):
+    """C drawn with the generator, the Linear layers without it (from the global random state)."""
+    C = torch.randn(V, E, generator=g).requires_grad_()
+    layers, fan_in = [], T * E
+    for _ in range(L):
+        layers += [Linear(fan_in, H, bias=False, gain=5 / 3), BatchNorm1d(H), Tanh()]
+        fan_in = H
+    layers += [Linear(fan_in, V, bias=False), BatchNorm1d(V)]
+    with torch.no_grad():
+        layers[-1].gamma *= 0.1
+    return C, layers
+
+
 def deep_from_wrong_linear(V, T, E, H, L, g):
     """A right build_deep_mlp whose Linear (linear_no_sqrt, above) is wrong: the check must blame Linear."""
     C = torch.randn(V, E, generator=g).requires_grad_()
@@ -443,10 +462,11 @@ def ratio_norm(param, grad, lr):
 # ------------------------------------------------ recompute_population_stats
 
 
-def _batches(C, layers, X, batch_size):
-    """Yield, for each consecutive batch, the inputs of the BatchNorm layers (training mode)."""
+def _batches(C, layers, X, batch_size, train=True):
+    """Yield, for each consecutive batch, the inputs of the BatchNorm layers (training mode, unless `train` is
+    False: then in whatever mode the layers are)."""
     for layer in layers:
-        layer.training = True
+        layer.training = layer.training or train
     for i in range(0, len(X) - batch_size + 1, batch_size):
         x, inputs = C[X[i:i + batch_size]].view(batch_size, -1), []
         for layer in layers:
@@ -465,8 +485,8 @@ def _set(layers, stats, eval_after=True):
         layer.training = not eval_after
 
 
-def _gathered(C, layers, X, batch_size):
-    return [torch.cat(a) for a in zip(*_batches(C, layers, X, batch_size))]
+def _gathered(C, layers, X, batch_size, train=True):
+    return [torch.cat(a) for a in zip(*_batches(C, layers, X, batch_size, train))]
 
 
 def pop_biased_var(C, layers, X, batch_size=32):
@@ -568,6 +588,42 @@ def pop_gathers_outputs(C, layers, X, batch_size=32):
         _set(layers, [(torch.cat(a).mean(0), torch.cat(a).var(0, unbiased=True)) for a in outs])
 
 
+def pop_one_short_batch(C, layers, X, batch_size=32):
+    """Off by one the other way: range(0, len(X) - batch_size + 2, batch_size) also runs a last batch that is
+    one example short."""
+    with torch.no_grad():
+        for layer in layers:
+            layer.training = True
+        inputs = [[] for layer in layers if hasattr(layer, "running_mean")]
+        for i in range(0, len(X) - batch_size + 2, batch_size):
+            x, k = C[X[i:i + batch_size]].view(len(X[i:i + batch_size]), -1), 0
+            for layer in layers:
+                if hasattr(layer, "running_mean"):
+                    inputs[k].append(x.double())
+                    k += 1
+                x = layer(x)
+        _set(layers, [(torch.cat(a).mean(0), torch.cat(a).var(0, unbiased=True)) for a in inputs])
+
+
+def pop_keeps_mode(C, layers, X, batch_size=32):
+    """Runs the net in whatever mode it comes in: a net in evaluation mode (as after training) normalises
+    with its stale running statistics, so every BatchNorm after the first sees the wrong inputs."""
+    with torch.no_grad():
+        _set(layers, [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X, batch_size, train=False)])
+
+
+def pop_float32_sums(C, layers, X, batch_size=32):
+    """The reference's running sums of x and x**2, but in float32: sum(x**2) - n * mean**2 loses the
+    variance of inputs far from 0."""
+    with torch.no_grad():
+        sums = None
+        for inputs in _batches(C, layers, X, batch_size):
+            inputs = [a.float() for a in inputs]
+            batch = [(len(a), a.sum(0), (a**2).sum(0)) for a in inputs]
+            sums = batch if sums is None else [(n + m, s + t, q + r) for (n, s, q), (m, t, r) in zip(sums, batch)]
+        _set(layers, [(s / n, (q - n * (s / n) ** 2) / (n - 1)) for n, s, q in sums])
+
+
 def pop_left_in_training(C, layers, X, batch_size=32):
     with torch.no_grad():
         _set(layers, [(a.mean(0), a.var(0, unbiased=True)) for a in _gathered(C, layers, X, batch_size)],
@@ -584,13 +640,15 @@ WRONG = {
     "Linear": [linear_fan_out, linear_no_sqrt, linear_ignores_gain, linear_transposed, linear_always_bias,
                linear_global_rng, linear_bias_no_grad, linear_detached_bias],
     "build_deep_mlp": [deep_with_bias, deep_no_last_gamma, deep_gain_one, deep_no_final_bn, deep_one_layer_short,
-                       deep_c_frozen, deep_shared_linear, deep_output_gain, deep_gamma_float],
+                       deep_c_frozen, deep_shared_linear, deep_output_gain, deep_gamma_float, deep_c_uniform,
+                       deep_linear_global_rng],
     "saturation_fraction": [saturation_no_abs, saturation_count, saturation_fixed_threshold, saturation_per_column,
                             saturation_at_threshold, saturation_tensor],
     "update_to_data_ratio": [ratio_mean_abs, ratio_no_lr, ratio_inverted, ratio_log10, ratio_norm, ratio_tensor],
     "recompute_population_stats": [pop_biased_var, pop_mean_of_batch_vars, pop_last_batch, pop_eval_mode_features,
                                    pop_just_forward, pop_left_in_training, pop_float64_buffers, pop_with_grad,
-                                   pop_keeps_incomplete_batch, pop_drops_last_full_batch, pop_gathers_outputs],
+                                   pop_keeps_incomplete_batch, pop_drops_last_full_batch, pop_gathers_outputs,
+                                   pop_keeps_mode, pop_float32_sums, pop_one_short_batch],
 }
 
 # ------------------------------------------- correct alternatives (must pass)

@@ -10,6 +10,14 @@ EPS = 1e-5
 # ---------------------------------------------------------------- exercise 1
 
 
+def loss_one_hot_no_classes(Yb, probs, counts, counts_sum):
+    """F.one_hot(Yb) without num_classes: too short whenever no target is the last token."""
+    dlogprobs = -F.one_hot(Yb).to(probs.dtype) / Yb.numel()
+    dprobs = dlogprobs / probs
+    dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)
+    return dlogprobs, dprobs, dcounts_sum_inv, -(counts_sum**-2) * dcounts_sum_inv
+
+
 def loss_missing_1_over_n(Yb, probs, counts, counts_sum):
     """dlogprobs without the 1/n of the mean."""
     n = Yb.shape[0]
@@ -109,6 +117,15 @@ def softmax_maxes_sign(logits, counts, counts_sum_inv, dprobs, dcounts_sum):
     dnorm_logits = counts * dcounts
     dlogit_maxes = dnorm_logits.sum(1, keepdim=True)
     dlogits = dnorm_logits + F.one_hot(logits.max(1).indices, logits.shape[1]) * dlogit_maxes
+    return dcounts, dnorm_logits, dlogit_maxes, dlogits
+
+
+def softmax_one_hot_no_classes(logits, counts, counts_sum_inv, dprobs, dcounts_sum):
+    """F.one_hot without num_classes: too short whenever no row has its max in the last column."""
+    dcounts = counts_sum_inv * dprobs + dcounts_sum
+    dnorm_logits = counts * dcounts
+    dlogit_maxes = -dnorm_logits.sum(1, keepdim=True)
+    dlogits = dnorm_logits + F.one_hot(logits.max(1).indices) * dlogit_maxes
     return dcounts, dnorm_logits, dlogit_maxes, dlogits
 
 
@@ -285,6 +302,12 @@ def first_emb_wrong_view(emb, embcat, W1, dhprebn):
 
 
 # ---------------------------------------------------------------- exercise 7
+
+
+def embedding_one_hot_no_classes(C, Xb, demb):
+    """F.one_hot(Xb) without num_classes: dC has too few rows whenever the batch lacks the last token."""
+    onehot = F.one_hot(Xb.view(-1)).float()
+    return onehot.T @ demb.view(-1, C.shape[1])
 
 
 def embedding_fancy_index(C, Xb, demb):
@@ -514,9 +537,9 @@ def step_autograd(params, Xb, Yb, lr):
 
 WRONG = {
     "backward_loss": [loss_missing_1_over_n, loss_wrong_sign, loss_whole_columns, loss_no_keepdim, loss_missing_sum,
-                      loss_inverse_sign],
+                      loss_inverse_sign, loss_one_hot_no_classes],
     "backward_softmax": [softmax_no_max_branch, softmax_maxes_zero, softmax_counts_one_path, softmax_maxes_no_keepdim,
-                         softmax_maxes_sign, softmax_aliased],
+                         softmax_maxes_sign, softmax_aliased, softmax_one_hot_no_classes],
     "backward_output_layer": [output_transposed, output_dW2_transposed, output_b2_keepdim, output_b2_no_sum,
                               output_b2_wrong_dim, output_tanh_of_h],
     "backward_bn_affine": [affine_gain_no_keepdim, affine_gain_missing_sum, affine_bias_wrong_dim,
@@ -525,7 +548,8 @@ WRONG = {
                           stats_mean_missing_1_over_n, stats_no_mean_branch, stats_no_eps, stats_dbndiff2_no_broadcast],
     "backward_first_layer": [first_b1_left_out, first_b1_none, first_b1_keepdim, first_W1_transposed,
                              first_embcat_transposed, first_emb_wrong_view],
-    "backward_embedding": [embedding_fancy_index, embedding_assign, embedding_mean, embedding_misaligned],
+    "backward_embedding": [embedding_fancy_index, embedding_assign, embedding_mean, embedding_misaligned,
+                           embedding_one_hot_no_classes],
     "backward_all": [all_prefixed_keys],
     "cross_entropy_backward": [ce_missing_1_over_n, ce_wrong_sign, ce_no_softmax, ce_softmax_dim0, ce_log_softmax,
                                ce_no_max],

@@ -369,12 +369,15 @@ def build_hierarchy_per_position_bn(vocab_size, block_size, n_embd, n_hidden, ge
     return _build(bn=_batchnorm(dims="first"))(vocab_size, block_size, n_embd, n_hidden, generator)
 
 
-def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv=None):
+def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv=None, detach=True,
+             bn_defaults=False, output_bias="copy", conv_bias=False):
     conv_class = conv or CausalConv1d
 
     def hierarchy_to_conv(hierarchy):
         def copy(t):
-            return t if share else t.detach().clone().requires_grad_(t.requires_grad)
+            if share:
+                return t
+            return (t.detach() if detach else t).clone().requires_grad_(t.requires_grad)
 
         layers, dilation, n, level = [], 1, None, 0
         for layer in hierarchy.layers:
@@ -388,7 +391,7 @@ def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv
             elif kind == "Linear" and n is not None:
                 C_in, C_out = layer.weight.shape[0] // n, layer.weight.shape[1]
                 d = {"product": dilation, "one": 1, "level": level + 1}[dilation_rule]
-                c = conv_class(C_in, C_out, n, dilation=d, bias=False, pad=pad)
+                c = conv_class(C_in, C_out, n, dilation=d, bias=conv_bias, pad=pad)
                 if view == "right":
                     c.weight = copy(layer.weight.view(n, C_in, C_out))
                 else:  # reads the rows as (C_in, n): channel-major, the taps interleaved
@@ -396,11 +399,14 @@ def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv
                 layers.append(c)
                 dilation, n, level = dilation * n, None, level + 1
             elif kind == "Linear":
-                out = Linear(*layer.weight.shape)
-                out.weight, out.bias = copy(layer.weight), copy(layer.bias)
+                out = Linear(*layer.weight.shape)  # a zero bias, replaced below
+                out.weight = copy(layer.weight)
+                if layer.bias is not None or output_bias == "copy":
+                    out.bias = None if layer.bias is None else copy(layer.bias)
                 layers.append(out)
             elif kind == "BatchNorm1d":
-                bn = BatchNorm1d(len(layer.gamma), eps=layer.eps, momentum=layer.momentum)
+                bn = (BatchNorm1d(len(layer.gamma)) if bn_defaults else
+                      BatchNorm1d(len(layer.gamma), eps=layer.eps, momentum=layer.momentum))
                 bn.gamma, bn.beta = copy(layer.gamma), copy(layer.beta)
                 bn.running_mean, bn.running_var = copy(layer.running_mean), copy(layer.running_var)
                 layers.append(bn)
@@ -493,6 +499,10 @@ WRONG = {
         _named(_to_conv(share=True), "to_conv_shares_tensors"),
         _named(_to_conv(pad=True), "to_conv_padded_convolutions"),
         _named(hierarchy_to_conv_fresh_stats, "to_conv_fresh_running_stats"),
+        _named(_to_conv(detach=False), "to_conv_clone_without_detach"),
+        _named(_to_conv(bn_defaults=True), "to_conv_default_bn_eps_momentum"),
+        _named(_to_conv(output_bias="zeros"), "to_conv_adds_a_bias"),
+        _named(_to_conv(conv_bias=True), "to_conv_convolutions_with_bias"),
     ],
 }
 

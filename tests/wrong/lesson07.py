@@ -153,8 +153,9 @@ def train_code_points(text, vocab_size):
 # ---------------------------------------------------------------------- encode
 
 
-def _encode_ids(ids, merges):
-    while len(ids) >= 2:
+def _encode_ids(ids, merges, fewest=2):
+    """Merge by rank while `fewest` or more ids are left (2: right)."""
+    while len(ids) >= fewest:
         stats = get_stats_right(ids)
         pair = min(stats, key=lambda p: merges.get(p, float("inf")))
         if pair not in merges:
@@ -198,6 +199,11 @@ def encode_highest_rank_first(text, merges):
         pair = max(known, key=merges.get)
         ids = merge_right(ids, pair, merges[pair])
     return ids
+
+
+def encode_stops_at_two(text, merges):
+    """`while len(ids) > 2`: two tokens left are never merged into one."""
+    return _encode_ids(list(text.encode("utf-8")), merges, fewest=3)
 
 
 def encode_one_round(text, merges):
@@ -621,7 +627,7 @@ WRONG = {
     "get_stats": [get_stats_no_overlap, get_stats_ignores_counts, get_stats_set],
     "merge": [merge_overlapping, merge_drops_last, merge_from_the_right, merge_in_place],
     "train": [train_dict_order, train_smallest_pair, train_one_too_many, train_code_points],
-    "encode": [encode_left_to_right, encode_highest_rank_first, encode_one_round],
+    "encode": [encode_left_to_right, encode_highest_rank_first, encode_one_round, encode_stops_at_two],
     "build_vocab": [build_vocab_one_level, build_vocab_no_specials, build_vocab_str],
     "decode": [decode_strict, decode_ignore, decode_per_token],
     "train_regex": [train_regex_crossing, train_regex_dict_order, train_regex_distinct_chunks,
@@ -854,6 +860,7 @@ HINTS |= {
     "train_list_of_merges": "expected a dict",
     "encode_highest_rank_first": "not the highest",
     "encode_one_round": "stopped too early",
+    "encode_stops_at_two": "two tokens left can still be merged into one",
     "encode_returns_tuple": "expected a list of int",
     "build_vocab_bytearray": "bytearray",
     "build_vocab_str_keys": "not an int",
