@@ -786,7 +786,7 @@ def train(model, train_data, val_data, tc, device="cpu", autocast_dtype=None, lo
 # same model on several processes with `torchrun` (PyTorch's
 # DistributedDataParallel): two CPU processes reach a validation loss of about
 # 1.68 on tiny shakespeare with twice the batch (1.66 to 1.69 over three
-# seeds), in under four minutes. On GPUs it trains the published
+# seeds), after 3.5 to 4 minutes of training. On GPUs it trains the published
 # 10.8M-parameter "baby GPT" with bf16 and `torch.compile`
 # (`extras/benchmarks/lesson06.md` says what has been measured).
 
