@@ -113,6 +113,8 @@ def _train(text, vocab_size, choose=BY_COUNT_THEN_PAIR, stop_early=True):
                 break
             continue
         pair = choose(stats)
+        if pair is None:
+            break
         ids = merge_right(ids, pair, idx)
         merges[pair] = idx
     return merges
@@ -287,6 +289,8 @@ def _train_chunks(chunks, vocab_size, choose=BY_COUNT_THEN_PAIR):
         if not stats:
             break
         pair = choose(stats)
+        if pair is None:
+            break
         chunks = [merge_right(ids, pair, idx) for ids in chunks]
         merges[pair] = idx
     return merges
@@ -318,12 +322,13 @@ def train_regex_split_on_space(text, vocab_size, pattern):
 # ------------------------------------------------------------- regex encoding
 
 
-def encode_ordinary_right(text, merges, pattern, byte_ids=None):
+def _encode_chunks(chunks, merges, byte_ids, encode_ids=_encode_ids):
     byte_ids = byte_ids if byte_ids is not None else range(256)
-    out = []
-    for chunk in regex.findall(pattern, text):
-        out += _encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges)
-    return out
+    return [i for chunk in chunks for i in encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges)]
+
+
+def encode_ordinary_right(text, merges, pattern, byte_ids=None):
+    return _encode_chunks(regex.findall(pattern, text), merges, byte_ids)
 
 
 def encode_ordinary_no_split(text, merges, pattern, byte_ids=None):
@@ -374,7 +379,12 @@ def encode_special_right(text, merges, pattern, special_tokens, allowed_special=
         raise ValueError("disallowed special token")
     if not allowed:
         return encode_ordinary_right(text, merges, pattern, byte_ids)
-    parts = regex.split("(" + "|".join(map(regex.escape, sorted(allowed, key=len, reverse=True))) + ")", text)
+    return _split_specials(text, merges, pattern, special_tokens, sorted(allowed, key=len, reverse=True), byte_ids)
+
+
+def _split_specials(text, merges, pattern, special_tokens, alternatives, byte_ids):
+    """Cut out the special tokens with a regex alternation tried in the order given; encode the rest."""
+    parts = regex.split("(" + "|".join(map(regex.escape, alternatives)) + ")", text)
     out = []
     for k, part in enumerate(parts):
         out += [special_tokens[part]] if k % 2 else encode_ordinary_right(part, merges, pattern, byte_ids)
@@ -1012,11 +1022,7 @@ def encode_most_frequent(text, merges):
 
 
 def encode_ordinary_most_frequent(text, merges, pattern, byte_ids=None):
-    byte_ids = byte_ids if byte_ids is not None else range(256)
-    out = []
-    for chunk in regex.findall(pattern, text):
-        out += _most_frequent_first([byte_ids[b] for b in chunk.encode("utf-8")], merges)
-    return out
+    return _encode_chunks(regex.findall(pattern, text), merges, byte_ids, _most_frequent_first)
 
 
 def encode_code_points(text, merges):
@@ -1039,29 +1045,11 @@ def _stop_at_count_one(stats):
 
 def train_stops_at_count_one(text, vocab_size):
     """Stops as soon as the most frequent pair occurs only once."""
-    ids, merges = list(text.encode("utf-8")), {}
-    for idx in range(256, vocab_size):
-        stats = get_stats_right(ids)
-        pair = _stop_at_count_one(stats) if stats else None
-        if pair is None:
-            break
-        ids = merge_right(ids, pair, idx)
-        merges[pair] = idx
-    return merges
+    return _train(text, vocab_size, _stop_at_count_one)
 
 
 def train_regex_stops_at_count_one(text, vocab_size, pattern):
-    chunks, merges = [list(c.encode("utf-8")) for c in regex.findall(pattern, text)], {}
-    for idx in range(256, vocab_size):
-        stats = {}
-        for ids in chunks:
-            get_stats_right(ids, stats)
-        pair = _stop_at_count_one(stats) if stats else None
-        if pair is None:
-            break
-        chunks = [merge_right(ids, pair, idx) for ids in chunks]
-        merges[pair] = idx
-    return merges
+    return _train_chunks(regex.findall(pattern, text), vocab_size, _stop_at_count_one)
 
 
 _CACHE = {}
@@ -1081,11 +1069,7 @@ def encode_ordinary_module_cache(text, merges, pattern, byte_ids=None):
 
 def encode_ordinary_split(text, merges, pattern, byte_ids=None):
     """regex.split instead of regex.findall: encodes what lies between the chunks (mostly nothing)."""
-    byte_ids = byte_ids if byte_ids is not None else range(256)
-    out = []
-    for chunk in regex.split(pattern, text):
-        out += _encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges)
-    return out
+    return _encode_chunks(regex.split(pattern, text), merges, byte_ids)
 
 
 def encode_special_shortest_first(text, merges, pattern, special_tokens, allowed_special=(),
@@ -1098,11 +1082,7 @@ def encode_special_shortest_first(text, merges, pattern, special_tokens, allowed
         raise ValueError("disallowed special token")
     if not allowed:
         return encode_ordinary_right(text, merges, pattern, byte_ids)
-    parts = regex.split("(" + "|".join(map(regex.escape, allowed)) + ")", text)
-    out = []
-    for k, part in enumerate(parts):
-        out += [special_tokens[part]] if k % 2 else encode_ordinary_right(part, merges, pattern, byte_ids)
-    return out
+    return _split_specials(text, merges, pattern, special_tokens, allowed, byte_ids)
 
 
 def encode_special_scan(text, merges, pattern, special_tokens, allowed_special=(), disallowed_special="all",
