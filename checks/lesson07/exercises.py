@@ -985,11 +985,18 @@ def _check_encode_special(encode_special):
     p = CL100K_PATTERN
 
     def expected(text, allowed, specials=specials):
-        """The docstring's rule: the leftmost allowed token, and of those that start there the longest."""
-        longest_first = sorted(allowed, key=len, reverse=True)
-        parts = regex.split("(" + "|".join(map(regex.escape, longest_first)) + ")", text) if allowed else [text]
-        return [i for k, part in enumerate(parts)
-                for i in ([specials[part]] if k % 2 else _encode(part, merges, p))]
+        """The docstring's rule, position by position: the leftmost allowed token, and of those that
+        start there the longest; the text between them encoded as ordinary text."""
+        out, start, i = [], 0, 0
+        while i < len(text):
+            here = [s for s in allowed if text.startswith(s, i)]
+            if not here:
+                i += 1
+                continue
+            s = max(here, key=len)
+            out += _encode(text[start:i], merges, p) + [specials[s]]
+            i = start = i + len(s)
+        return out + _encode(text[start:], merges, p)
 
     def call(text, *args, why="every special token in the text is allowed"):
         return _no_value_error(f"{what} for {_show(text)}, {_arguments(args)}",
