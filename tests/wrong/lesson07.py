@@ -505,7 +505,7 @@ def merges_from_ranks_unsorted(ranks):
 
 
 def _train_fast(text, vocab_size, pattern, *, key=lambda c, a, b: (-c, -a, -b), weighted=True, decrement=True,
-                split=True):
+                split=True, stop_at_one=False):
     freq = Counter(regex.findall(pattern, text) if split else [text])
     words = [list(c.encode("utf-8")) for c in freq]
     weights = list(freq.values()) if weighted else [1] * len(freq)
@@ -521,6 +521,8 @@ def _train_fast(text, vocab_size, pattern, *, key=lambda c, a, b: (-c, -a, -b), 
         k, pair = heapq.heappop(heap)
         if counts.get(pair, 0) <= 0 or key(counts[pair], *pair) != k:
             continue
+        if stop_at_one and counts[pair] == 1:
+            break
         idx = 256 + len(merges)
         merges[pair] = idx
         changed = set()
@@ -1052,6 +1054,10 @@ def train_regex_stops_at_count_one(text, vocab_size, pattern):
     return _train_chunks(regex.findall(pattern, text), vocab_size, _stop_at_count_one)
 
 
+def train_fast_stops_at_count_one(text, vocab_size, pattern):
+    return _train_fast(text, vocab_size, pattern, stop_at_one=True)
+
+
 _CACHE = {}
 
 
@@ -1147,6 +1153,7 @@ NEW_WRONG = {
     "encode_special": [encode_special_shortest_first, encode_special_disallows_everything,
                        encode_special_ignores_empty_disallowed],
     "merges_from_ranks": [merges_from_ranks_table_order],
+    "train_fast": [train_fast_stops_at_count_one],
 }
 for _exercise, _wrongs in NEW_WRONG.items():
     WRONG[_exercise] += _wrongs
@@ -1166,4 +1173,5 @@ HINTS |= {
     "encode_special_disallows_everything": "should not raise",
     "encode_special_ignores_empty_disallowed": "should not raise",
     "merges_from_ranks_table_order": "rank order",
+    "train_fast_stops_at_count_one": "occurs once",
 }
