@@ -66,7 +66,8 @@ def main(argv):
     sockets = socket_folder(info)
     scratch = os.path.join("/tmp", "course-learner-" + secrets.token_hex(8))
     gb = float(os.environ.get("COURSE_MEMORY_LIMIT_GB", sandbox.DEFAULT_MEMORY_GB))
-    how = sandbox.contain([], None, scratch, gb + 2 if gb else 0,  # + the kernel's own imports (torch)
+    # + the kernel's own imports: torch, and pyarrow's allocator, which reserves 1 GiB when it fits
+    how = sandbox.contain([], None, scratch, gb + 3 if gb else 0,
                           work=os.getcwd(), writable=[sockets] if sockets else [], network=sockets is None)
     argv[i] = os.path.join(scratch, "kernel.json")
     with open(os.open(argv[i], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:

@@ -253,14 +253,14 @@ def _nobody_can_read():
     """As root: could user `nobody` read the Python this process needs? (Tried with the effective uid.)"""
     if os.getuid() != 0:
         return False
-    os.setresgid(-1, NOBODY, -1)
-    os.setresuid(-1, NOBODY, -1)
     try:
+        os.setresgid(-1, NOBODY, -1)
+        os.setresuid(-1, NOBODY, -1)
         for path in [os.path.dirname(os.__file__), *needed()]:
             if os.path.isdir(path):
                 os.listdir(path)
         return True
-    except OSError:
+    except OSError:  # unreadable, or no `nobody` (a user namespace that maps only root)
         return False
     finally:
         os.setresuid(-1, 0, -1)
