@@ -52,7 +52,7 @@ def socket_folder(info):
     st = os.lstat(folder)
     if (not os.path.basename(folder).startswith(SOCKET_FOLDER) or not stat.S_ISDIR(st.st_mode)
             or st.st_uid not in (os.getuid(), sandbox.NOBODY if os.getuid() == 0 else -1) or st.st_mode & 0o077):
-        sandbox.refuse(f"the ipc socket folder {folder} is not one of the course's own (made by its nbgrader_config.py)")
+        sandbox.refuse(f"the ipc socket folder {folder} is not the course's own (made by its nbgrader_config.py)")
     for name in os.listdir(folder):  # left by an earlier kernel: nobody follows them, but start clean
         path = os.path.join(folder, name)
         shutil.rmtree(path) if stat.S_ISDIR(os.lstat(path).st_mode) else os.unlink(path)
