@@ -9,6 +9,7 @@ nbgrader grades; what could not be repaired is said up front, per learner.
 import ast
 import copy
 import json
+import os
 import re
 import shutil
 from collections import Counter
@@ -34,6 +35,30 @@ class Submission:
     gradable: bool = True
     problems: list = field(default_factory=list)  # why it cannot be graded, or what will cost points
     notes: list = field(default_factory=list)  # what was repaired, what to know
+    sha256: str = ""  # of the snapshot taken at collect time: what the judge grades
+
+
+def snapshot_path(course_dir, lesson, learner):
+    """snapshots/NN_name/LEARNER/name.ipynb: the submission as collected, read-only; the judge grades it."""
+    return Path(course_dir) / "snapshots" / lesson.folder / learner / f"{lesson.name}.ipynb"
+
+
+def take_snapshot(course_dir, lesson, learner):
+    """Copy submitted/LEARNER/NN_name/name.ipynb (a regular file) to its snapshot; returns its sha256."""
+    from ..grading.integrity import sha256
+
+    source = Path(course_dir) / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read()
+    target = snapshot_path(course_dir, lesson, learner)
+    if target.parent.exists():
+        shutil.rmtree(target.parent)
+    target.parent.mkdir(parents=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return sha256(target)
 
 
 def _candidates(folder, lesson):
@@ -249,8 +274,9 @@ def collect(submissions, lesson, course_dir=DEFAULT_DIR, log=say):
         sub = Submission(folder.name)
         results[sub.learner] = sub
         target = course_dir / "submitted" / sub.learner / lesson.folder
-        if target.exists():
-            shutil.rmtree(target)  # never grade an older submission by mistake
+        for old in (target, snapshot_path(course_dir, lesson, sub.learner).parent):
+            if old.exists():
+                shutil.rmtree(old)  # never grade an older submission by mistake
         if not LEARNER_ID.match(sub.learner):
             sub.gradable = False
             sub.problems.append("the folder name is not usable as a learner id (letters, digits, _.@+-)")
@@ -274,6 +300,7 @@ def collect(submissions, lesson, course_dir=DEFAULT_DIR, log=say):
             continue
         target.mkdir(parents=True)
         nbformat.write(nb, target / f"{lesson.name}.ipynb")
+        sub.sha256 = take_snapshot(course_dir, lesson, sub.learner)
     report = course_dir / "reports" / f"{lesson.folder}-collect.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     known = json.loads(report.read_text()) if report.is_file() else {}
