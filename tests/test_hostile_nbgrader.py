@@ -44,7 +44,7 @@ HOSTILE = Path(__file__).parent / "hostile"
 ATTACKS = sorted(HOSTILE.glob("nb_*.py"))
 SECRET = "s3cret-" + hashlib.sha256(os.urandom(16)).hexdigest()[:24]
 USER = "course-hostile-grader"
-BOUND = 40  # seconds per learner: a lesson 01 notebook (about 6 s) and its judge (about 3 s), on a loaded machine
+BOUND = 60  # seconds per learner: a lesson 01 notebook (6 s) and its judge (3 s) take 45 s on a 2-core machine at load 8
 ROOT_DIR = registry.ROOT
 
 
@@ -214,7 +214,7 @@ def check_batch(b, contained=True):
     assert submitted_hashes(course_dir) == b["hashes"]
     for victim in ("victim-honest", "victim-blank"):
         for sub in ("autograded", "feedback"):
-            for f in (course_dir / sub / victim).rglob("*"):
+            for f in (course_dir / sub / victim).rglob("*.*"):
                 assert "HOSTILE" not in f.read_text(errors="replace"), f
     # Only the notebook and its feedback page, as plain files; the gradebook as it was.
     for sub, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
