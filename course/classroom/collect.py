@@ -9,7 +9,6 @@ nbgrader grades; what could not be repaired is said up front, per learner.
 import ast
 import copy
 import json
-import os
 import re
 import shutil
 from collections import Counter
@@ -19,6 +18,7 @@ from pathlib import Path
 from .. import lessons as registry
 from ..build import KERNELSPEC, clear
 from ..loader import LoadError, code_fingerprint
+from .seal import snapshot_path, take_snapshot
 from .setup import DEFAULT_DIR, GradingError, exercises, first_line, require_folder, say, solution_notebook
 
 # A learner's folder name becomes nbgrader's student id; the checks' import is what every test cell needs.
@@ -36,29 +36,6 @@ class Submission:
     problems: list = field(default_factory=list)  # why it cannot be graded, or what will cost points
     notes: list = field(default_factory=list)  # what was repaired, what to know
     sha256: str = ""  # of the snapshot taken at collect time: what the judge grades
-
-
-def snapshot_path(course_dir, lesson, learner):
-    """snapshots/NN_name/LEARNER/name.ipynb: the submission as collected, read-only; the judge grades it."""
-    return Path(course_dir) / "snapshots" / lesson.folder / learner / f"{lesson.name}.ipynb"
-
-
-def take_snapshot(course_dir, lesson, learner):
-    """Copy submitted/LEARNER/NN_name/name.ipynb (a regular file) to its snapshot; returns its sha256."""
-    from ..grading.integrity import sha256
-
-    source = Path(course_dir) / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
-    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read()
-    target = snapshot_path(course_dir, lesson, learner)
-    if target.parent.exists():
-        shutil.rmtree(target.parent)
-    target.parent.mkdir(parents=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    return sha256(target)
 
 
 def _candidates(folder, lesson):

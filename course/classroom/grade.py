@@ -16,9 +16,9 @@ from .. import lessons as registry
 from ..grading import record, sandbox
 from ..grading.integrity import Guard
 from .autograde import LEARNER_TIMEOUT, add_exit_guard, autograde, cell_verdicts, describe_failure, seal_notes
-from .collect import LEARNER_ID, Submission, collect, snapshot_path, take_snapshot
+from .collect import LEARNER_ID, Submission, collect
 from .report import not_graded_feedback, write_report
-from .seal import clean_course, protect_page, write_new
+from .seal import clean_course, protect_page, snapshot_path, take_snapshot, write_new
 from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
                     solution_notebook, tail)
 

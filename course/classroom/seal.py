@@ -17,7 +17,9 @@ processes left may still be there when nbgrader does:
   step: no symbolic link, hard link (st_nlink > 1) or special file under the
   folders nbgrader and the grader write;
 - `protect_page`: a Content-Security-Policy that forbids scripts, first in
-  every feedback page's <head>.
+  every feedback page's <head>;
+- `take_snapshot`: at collect time, each submission is copied where no
+  learner code can reach it (snapshots/) and hashed; the judge grades that.
 """
 
 import os
@@ -134,6 +136,19 @@ def protect_page(path):
         fh.seek(0)
         fh.write(page)
         fh.truncate()
+
+
+def snapshot_path(course_dir, lesson, learner):
+    """snapshots/NN_name/LEARNER/name.ipynb: the submission as collected, read-only; the judge grades it."""
+    return Path(course_dir) / "snapshots" / lesson.folder / learner / f"{lesson.name}.ipynb"
+
+
+def take_snapshot(course_dir, lesson, learner):
+    """Copy submitted/LEARNER/NN_name/name.ipynb to its snapshot; returns its sha256."""
+    from ..grading.integrity import copy_regular
+
+    source = Path(course_dir) / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
+    return copy_regular(source, snapshot_path(course_dir, lesson, learner))
 
 
 def write_new(path, text):

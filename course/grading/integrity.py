@@ -44,6 +44,21 @@ def fingerprint(paths):
     return out
 
 
+def copy_regular(source, target):
+    """Copy the regular file `source` (a link is refused) to a new read-only `target`; returns its sha256."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read()
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(target):
+        os.unlink(target)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
 class Guard:
     """Remembers the files under `paths`; `verify(who)` raises TamperError when any changed."""
 
