@@ -8,14 +8,15 @@ the only kind of HOME the attack files write to). Asserted after the batch:
 
 - every learner scores exactly its honest points, and the batch finishes within BOUND;
 - no other learner's submission changed, and no other learner's feedback shows anything of an attacker;
-- no secret of the grader's environment in any output file or on the console;
+- no secret of the grader's environment, no byte of the gradebook in any output file or on the console;
 - no link, hard link, FIFO or copy of the gradebook in autograded/ or feedback/;
 - no planted config, startup file or .pth ever ran; no script left live in a feedback page;
 - nothing left in /tmp, /dev/shm or HOME, and no process of the batch still running.
 
 Without user namespaces (COURSE_SANDBOX=none, as an ordinary user) learner code runs as the
-instructor: it can read what the instructor can and leave files behind (not asserted there), but
-the grades, the other learners' work and the grader's own processes stay as they are.
+instructor: it can read what the instructor can (the grade command's environment too) and leave
+files behind (not asserted there), but the grades, the other learners' work and feedback, and what
+the grader's own processes load stay as they are.
 """
 
 import csv
@@ -224,12 +225,12 @@ def check_batch(b, contained=True):
                                                          and st.st_nlink == 1), f
     assert (course_dir / "gradebook.db").stat().st_mode == b["gradebook_mode"]
     # No secret anywhere, no planted code ran, no live script in feedback.
-    for f in output_files(course_dir):
-        data = f.read_bytes()
-        assert SECRET.encode() not in data, f
-        if contained and f.name != "gradebook.db":
-            assert b"SQLite format 3" not in data, f"the gradebook was read into {f}"
-    assert SECRET not in b["out"]
+    if contained:  # else learner code can read /proc/PID/environ of the grade command (the same user)
+        for f in output_files(course_dir):
+            data = f.read_bytes()
+            assert SECRET.encode() not in data, f
+            assert f.name == "gradebook.db" or b"SQLite format 3" not in data, f"the gradebook was read into {f}"
+        assert SECRET not in b["out"]
     assert not list(b["home"].rglob("HOSTILE-RAN")), [p.read_text() for p in b["home"].rglob("HOSTILE-RAN")]
     for page in (course_dir / "feedback").rglob("*.html"):
         text = page.read_text()
@@ -272,8 +273,9 @@ def test_a_class_graded_as_an_ordinary_user(user, cleanup):
 
 
 def test_without_user_namespaces_grades_and_the_grader_hold(user, cleanup):
-    """COURSE_SANDBOX=none: learner code runs as the instructor. It can read their files and leave some
-    behind; it cannot change a grade, another learner's work, or what the grader's processes load."""
+    """COURSE_SANDBOX=none: learner code runs as the instructor. It can read their files (and the grade
+    command's environment) and leave some behind; it cannot change a grade, another learner's work or
+    feedback, or what the grader's processes load."""
     base = Path(user.pw_dir) / "batch-none"
     attacks = [p for p in ATTACKS if p.stem not in ("nb_kill_grader", "nb_leftovers")]
     check_batch(grade_class(base, attacks, user, sandbox="none"), contained=False)
@@ -287,3 +289,15 @@ def test_without_user_namespaces_a_killed_grader_leaves_nothing_running(user, cl
     time.sleep(3)
     assert _user_pids(b["uid"]) == [], "nbgrader or a kernel outlived the killed grade command"
     assert b["seconds"] < BOUND * len(b["want"])
+
+
+def test_nbgrader_gets_no_secret_and_no_user_code(tmp_path, monkeypatch):
+    from course.classroom.launch import environ
+
+    monkeypatch.setenv("SECRET_TOKEN", SECRET)
+    monkeypatch.setenv("PYTHONSTARTUP", str(tmp_path / "startup.py"))
+    env = environ(tmp_path, str(tmp_path / "home"))
+    assert SECRET not in str(env) and "PYTHONSTARTUP" not in env
+    assert env["PYTHONNOUSERSITE"] == "1" and env["HOME"] == str(tmp_path / "home")
+    for key in ("JUPYTER_CONFIG_DIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR"):
+        assert env[key].startswith(env["HOME"]), key

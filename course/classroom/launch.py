@@ -13,6 +13,9 @@ user-site `.pth`. Each run gets
   grade command) or the system's;
 - an environment built from an allow-list, never a copy of the grader's, so
   no secret of the instructor's environment reaches nbgrader or its kernel;
+- closed to ptrace and to reads of its /proc/PID/environ and memory by the
+  user's other processes (`shield`; not the grade command itself: the
+  probes it forks must write their own /proc/self/uid_map);
 - its own process group, killed when the grade command dies
   (PR_SET_PDEATHSIG: set from the main thread, as the grade command does);
   when it ends, its group and every process re-parented to the grade command
@@ -47,6 +50,13 @@ def environ(course_dir, home):
         JUPYTER_CONFIG_DIR=os.path.join(home, "config"), IPYTHONDIR=os.path.join(home, "ipython"),
         JUPYTER_DATA_DIR=str(jupyter))
     return env
+
+
+def shield():
+    """Close this process to the others of the same user: no ptrace, no /proc/PID/environ or mem
+    (PR_SET_DUMPABLE 0). What runs learner code without namespaces runs as the same user (Linux)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(sandbox.PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def _die_with_parent():

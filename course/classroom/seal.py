@@ -209,7 +209,10 @@ def __getattr__(name):
 
 
 def become_subreaper():
-    """nbgrader adopts the processes a notebook leaves behind, so `Seal` can kill them (Linux)."""
+    """nbgrader adopts the processes a notebook leaves behind, so `Seal` can kill them, and no process of
+    the same user can trace it or read its memory (Linux)."""
     from ..grading import sandbox
+    from .launch import shield
 
     sandbox.set_subreaper()
+    shield()
