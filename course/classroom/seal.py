@@ -52,8 +52,8 @@ def _remove(path, st):
 
 
 def real_folder(root, *parts):
-    """root/parts... as real directories: a component that is a link or not a folder is replaced by an empty
-    folder. Returns what was replaced."""
+    """No component of root/parts... is a link or a file: such a component is removed (whoever writes there
+    next makes a real folder, never following a link). Returns what was removed."""
     replaced, here = [], Path(root)
     for part in parts:
         here = here / part
