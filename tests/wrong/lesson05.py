@@ -164,32 +164,6 @@ def _batchnorm(dims="all", unbiased_norm=False, update_in_eval=False, momentum_r
     return BatchNorm1d
 
 
-class BatchNorm1dInPlace(Module):
-    """Right, differently: the running statistics updated in place, as torch.nn.BatchNorm1d does
-    (mul_ and add_ for the mean, lerp_ for the variance)."""
-
-    def __init__(self, dim, eps=1e-5, momentum=0.1):
-        self.eps, self.momentum = eps, momentum
-        self.gamma = torch.ones(dim, requires_grad=True)
-        self.beta = torch.zeros(dim, requires_grad=True)
-        self.running_mean = torch.zeros(dim)
-        self.running_var = torch.ones(dim)
-
-    def __call__(self, x):
-        dims = tuple(range(x.ndim - 1))
-        if self.training:
-            mean, var = x.mean(dims), x.var(dims, unbiased=False)
-            with torch.no_grad():
-                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
-                self.running_var.lerp_(x.var(dims, unbiased=True), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
-        return self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta
-
-    def parameters(self):
-        return [self.gamma, self.beta]
-
-
 class BatchNorm1dFlat(Module):
     """Right, differently: flatten to (N, C), float64 statistics by hand, reshape back."""
 
@@ -216,6 +190,22 @@ class BatchNorm1dFlat(Module):
 
     def parameters(self):
         return [self.gamma, self.beta]
+
+
+class BatchNorm1dInPlace(BatchNorm1dFlat):
+    """Right, differently: the running statistics updated in place, as torch.nn.BatchNorm1d does
+    (mul_ and add_ for the mean, lerp_ for the variance)."""
+
+    def __call__(self, x):
+        dims = tuple(range(x.ndim - 1))
+        if self.training:
+            mean, var = x.mean(dims), x.var(dims, unbiased=False)
+            with torch.no_grad():
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.running_var.lerp_(x.var(dims, unbiased=True), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta
 
 
 def _sequential(train_reaches="all", params="all", returns_self=True):
