@@ -80,6 +80,7 @@ HINTS = {  # the hint names the mistake
     "build_hierarchy_bn_updates_in_eval": "does BatchNorm1d pass its check",
     "to_conv_dilation_includes_own_factor": "product of the flatten factors before this level",
     "to_conv_copies_not_trainable": "requires_grad_",
+    "to_conv_dilation_power_of_two": "product of the flatten factors before this level",
 }
 
 

@@ -1070,10 +1070,12 @@ def _check_stack_layers(what, got, spec, factors, H):
 def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh,
                       seed=0):
     g = _gen(seed)
-    # Not the default eps and momentum in the last two; the last one's output Linear has no bias.
+    # Not the default eps and momentum in the last three; the third one's output Linear has no bias. The
+    # last one's dilations (1, 3) are neither 2**level nor level + 1, as those of the others happen to be.
     for V, E, H, factors, eps, momentum, bias in ((11, 3, 7, (2, 2, 2), 1e-5, 0.1, True),
                                                   (6, 4, 5, (2, 2), 1e-3, 0.05, True),
-                                                  (9, 3, 4, (2, 3), 1e-2, 0.2, False)):
+                                                  (9, 3, 4, (2, 3), 1e-2, 0.2, False),
+                                                  (7, 2, 3, (3, 2), 1e-4, 0.15, True)):
         block_size = math.prod(factors)
         what = f"hierarchy_to_conv(hierarchy) for a hierarchy with flatten factors {list(factors)}"
         spec = _hierarchy_spec(g, V, E, H, factors, eps, momentum, bias)

@@ -444,7 +444,8 @@ def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv
                 n = layer.n
             elif kind == "Linear" and n is not None:
                 C_in, C_out = layer.weight.shape[0] // n, layer.weight.shape[1]
-                d = {"product": dilation, "one": 1, "level": level + 1, "with_own": dilation * n}[dilation_rule]
+                d = {"product": dilation, "one": 1, "level": level + 1, "with_own": dilation * n,
+                     "pow2": 2 ** level}[dilation_rule]
                 c = conv_class(C_in, C_out, n, dilation=d, bias=conv_bias, pad=pad)
                 if view == "right":
                     c.weight = copy(layer.weight.view(n, C_in, C_out))
@@ -556,6 +557,7 @@ WRONG = {
         _named(_to_conv(dilation_rule="one"), "to_conv_no_dilation"),
         _named(_to_conv(dilation_rule="level"), "to_conv_dilation_is_level"),
         _named(_to_conv(dilation_rule="with_own"), "to_conv_dilation_includes_own_factor"),
+        _named(_to_conv(dilation_rule="pow2"), "to_conv_dilation_power_of_two"),
         _named(_to_conv(trainable=False), "to_conv_copies_not_trainable"),
         _named(_to_conv(view="interleaved"), "to_conv_wrong_weight_view"),
         _named(_to_conv(share=True), "to_conv_shares_tensors"),
