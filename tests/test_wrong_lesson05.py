@@ -73,6 +73,7 @@ HINTS = {  # the hint names the mistake
     "to_conv_adds_a_bias": "has no bias",
     "to_conv_convolutions_with_bias": "bias=False, like the Linear it replaces",
     "embedding_one_hot_without_num_classes": "num_classes",
+    "embedding_view_of_indices": "unfold",
     "embedding_weight_not_trainable": "create the tensor, then call .requires_grad_()",
     "flatten_view_of_noncontiguous": "reshape",
     "conv_right_padding": "zeros are on the right",

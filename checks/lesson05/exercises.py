@@ -111,6 +111,14 @@ def _probe_embedding_new(Embedding, V, E, seed):
                    "params": _param_info(emb, ["weight"])})
 
 
+def _probe_embedding_windows(Embedding, W, tokens, block_size):
+    """The layer on the windows tokens.unfold(0, block_size, 1), as the lesson feeds it: not contiguous."""
+    emb = Embedding(*W.shape)
+    emb.weight = W.clone().requires_grad_()
+    with torch.no_grad():
+        return _plain(emb(tokens.unfold(0, block_size, 1)))
+
+
 def _probe_embedding_forward(Embedding, W, IXs, grads_out):
     emb = Embedding(*W.shape)
     emb.weight = W.clone().requires_grad_()
@@ -164,6 +172,17 @@ def Embedding(Embedding, seed=0):
         (Wr[IX] * g_out).sum().backward()
         assert_close(f"{where}: gradient with respect to weight", grad, Wr.grad, rtol=1e-5, atol=1e-6,
                      hint="a token used twice gets the sum of both gradients: weight[IX] does that")
+    # Indices that are not contiguous: the lesson's windows of a short name, tokens.unfold(0, 8, 1).
+    tokens = torch.randint(0, V, (11,), generator=g)
+    where = f"{what} called on the windows tokens.unfold(0, 8, 1) of {len(tokens)} tokens (not contiguous)"
+    try:
+        out = Embedding.run(_probe_embedding_windows, W, tokens, 8)
+    except LearnerError as e:
+        if _blank_or_timeout(e):
+            raise
+        fail(where, _raised(e), hint="the lesson's indices are not always contiguous, and .view refuses them: "
+                                     "index weight[IX] as it is, or use .reshape")
+    assert_close(where, out, W[tokens.unfold(0, 8, 1)], rtol=0, atol=0, hint="return the rows weight[IX]")
 
 
 def _blank_or_timeout(e):

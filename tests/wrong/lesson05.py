@@ -88,6 +88,13 @@ class EmbeddingIndexSelect(EmbeddingOneHot):
         return self.weight.index_select(0, IX.reshape(-1)).view(*IX.shape, self.weight.shape[1])
 
 
+class EmbeddingViewOfIndices(EmbeddingOneHot):
+    """Wrong: IX.view(-1) refuses indices that are not contiguous, as the lesson's unfold windows are."""
+
+    def __call__(self, IX):
+        return self.weight[IX.view(-1)].view(*IX.shape, self.weight.shape[1])
+
+
 class EmbeddingOneHotNoClasses(EmbeddingOneHot):
     """Wrong: F.one_hot without num_classes has IX.max() + 1 columns, fewer than the table's rows whenever
     the largest indices do not occur."""
@@ -514,6 +521,7 @@ WRONG = {
         _named(_embedding(flat=True), "embedding_flattens_indices"),
         _named(_embedding(detach=True), "embedding_detached"),
         _named(EmbeddingOneHotNoClasses, "embedding_one_hot_without_num_classes"),
+        _named(EmbeddingViewOfIndices, "embedding_view_of_indices"),
         _named(_embedding(trainable=False), "embedding_weight_not_trainable"),
     ],
     "FlattenConsecutive": [
