@@ -34,6 +34,17 @@ def _is_tensor(x):
     return isinstance(x, torch.Tensor)
 
 
+def _blank_or_timeout(e):
+    """A blank exercise, a missing one or a timeout: the verdict reports these as they are."""
+    return isinstance(e, Missing) or e.is_a("NotImplementedError") or e.type_name == "CheckTimeout"
+
+
+def _raised(e):
+    """The learner's exception in one line, with the line of their code it came from."""
+    at = f" at `{e.frames[-1][3].strip()}`" if e.frames and e.frames[-1][3] else ""
+    return f"raised {e.type_name}{at}: {(e.message.splitlines() or [''])[0][:160]}"
+
+
 def _std_close(what, t, expected, rel, hint):
     """The sample std of t within a relative `rel` of `expected`, and its mean near 0."""
     t = t.detach().double()
@@ -183,17 +194,6 @@ def Embedding(Embedding, seed=0):
         fail(where, _raised(e), hint="the lesson's indices are not always contiguous, and .view refuses them: "
                                      "index weight[IX] as it is, or use .reshape")
     assert_close(where, out, W[tokens.unfold(0, 8, 1)], rtol=0, atol=0, hint="return the rows weight[IX]")
-
-
-def _blank_or_timeout(e):
-    """A blank exercise, a missing one or a timeout: the verdict reports these as they are."""
-    return isinstance(e, Missing) or e.is_a("NotImplementedError") or e.type_name == "CheckTimeout"
-
-
-def _raised(e):
-    """The learner's exception in one line, with the line of their code it came from."""
-    at = f" at `{e.frames[-1][3].strip()}`" if e.frames and e.frames[-1][3] else ""
-    return f"raised {e.type_name}{at}: {(e.message.splitlines() or [''])[0][:160]}"
 
 
 def _raised_on_some_indices(Embedding, what, error, W, IXs, grads_out):
