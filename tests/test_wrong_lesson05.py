@@ -76,6 +76,8 @@ HINTS = {  # the hint names the mistake
     "embedding_view_of_indices": "unfold",
     "embedding_weight_not_trainable": "create the tensor, then call .requires_grad_()",
     "flatten_view_of_noncontiguous": "reshape",
+    "bn_views_noncontiguous_input": "not contiguous",
+    "conv_views_noncontiguous_input": "not contiguous",
     "conv_right_padding": "zeros are on the right",
     "build_hierarchy_three_levels": "block_size",
     "build_hierarchy_bn_updates_in_eval": "does BatchNorm1d pass its check",

@@ -315,14 +315,22 @@ def _buffers(bn):
     return {name: _plain(getattr(bn, name, None)) for name in ("running_mean", "running_var")}
 
 
-def _probe_bn_run(BatchNorm1d, dim, kwargs, gamma, beta, train_xs, grads_out, eval_xs):
+def _channels_first(x):
+    """The same values in (B, C, T) memory order, not contiguous: what F.conv1d(...).transpose(1, 2) returns."""
+    return x.transpose(1, 2).contiguous().transpose(1, 2) if x.ndim == 3 else x
+
+
+def _probe_bn_run(BatchNorm1d, dim, kwargs, gamma, beta, train_xs, grads_out, eval_xs, strided=False):
+    """Training steps (output, gradients, running statistics after each), then evaluation-mode calls; with
+    `strided`, every 3-D input in (B, C, T) memory order."""
     bn = BatchNorm1d(dim, **kwargs)
     bn.gamma, bn.beta = gamma.clone().requires_grad_(), beta.clone().requires_grad_()
+    layout = _channels_first if strided else (lambda x: x)
     steps = []
     for x, g_out in zip(train_xs, grads_out):
         x = x.clone().requires_grad_()
         bn.gamma.grad = bn.beta.grad = None
-        out = bn(x)
+        out = bn(layout(x))
         if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == g_out.shape:
             (out * g_out).sum().backward()
         steps.append({"out": out, "x": x.grad, "gamma": bn.gamma.grad, "beta": bn.beta.grad,
@@ -333,7 +341,7 @@ def _probe_bn_run(BatchNorm1d, dim, kwargs, gamma, beta, train_xs, grads_out, ev
     bn.eval()
     for x in eval_xs:
         with torch.no_grad():
-            out = bn(x)
+            out = bn(layout(x))
         evals.append({"out": out, **_buffers(bn), "training": bn.training})
     bn.train()
     return _plain((steps, evals, bn.training))
@@ -423,11 +431,13 @@ def BatchNorm1d(BatchNorm1d, seed=0):
         with torch.no_grad():
             ref.weight.copy_(gamma)
             ref.bias.copy_(beta)
+        expected_outs = []
         for i, (x0, g_out, got) in enumerate(zip(train_xs, grads_out, steps), start=1):
             where = f"{what} on a {kind} input of shape {tuple(x0.shape)}, training step {i} (eps={eps})"
             x = x0.clone().requires_grad_()
             ref.weight.grad = ref.bias.grad = None
             expected = _torch_bn(ref, x)
+            expected_outs.append(expected.detach())
             out = got["out"]
             hint = _bn_hint(out, x0, eps, gamma.double(), beta.double()) if _is_tensor(out) else None
             assert_close(f"{where}: output", out, expected, rtol=1e-4, atol=2e-5, hint=hint)
@@ -445,7 +455,21 @@ def BatchNorm1d(BatchNorm1d, seed=0):
                        hint="update the running statistics under torch.no_grad() (or from detached statistics)")
                 assert_close(f"{where}: {name} (momentum={momentum})", t, getattr(ref, name), rtol=1e-4, atol=1e-5,
                              hint=_running_hint(got["running_mean"], got["running_var"], ref, momentum, ndim))
-        _, evals, training_after = BatchNorm1d.run(_probe_bn_run, *args, eval_xs)
+        # Again, then evaluation mode; 3-D inputs now in (B, C, T) memory order, as a CausalConv1d written
+        # with F.conv1d(...).transpose(1, 2) hands them over in the lesson's stack.
+        layout = " (not contiguous: (B, C, T) memory order)" if ndim == 3 else ""
+        try:
+            steps2, evals, training_after = BatchNorm1d.run(_probe_bn_run, *args, eval_xs, ndim == 3)
+        except LearnerError as e:
+            if _blank_or_timeout(e) or ndim != 3:
+                raise
+            fail(f"{what} on a {kind} input{layout}", _raised(e),
+                 hint="inputs are not always contiguous, and .view refuses them: use .reshape, or reduce over "
+                      "dims (0, 1) directly")
+        for i, (x0, got, exp) in enumerate(zip(train_xs, steps2, expected_outs), start=1):
+            assert_close(f"{what} on a {kind} input of shape {tuple(x0.shape)}{layout}, training step {i}: output",
+                         got["out"], exp, rtol=1e-4, atol=2e-5,
+                         hint="the result depends on the values of x, not on how they are laid out in memory")
         ref.eval()
         for x, got in zip(eval_xs, evals):
             where = f"{what} in evaluation mode on an input of shape {tuple(x.shape)} (after training on {kind})"
@@ -743,7 +767,8 @@ def _probe_conv_new(CausalConv1d, args, kwargs, seed):
                    "params": _param_info(conv, names), "names": names})
 
 
-def _probe_conv_run(CausalConv1d, cin, cout, k, d, pad, weight, bias, xs, grads_out):
+def _probe_conv_run(CausalConv1d, cin, cout, k, d, pad, weight, bias, xs, grads_out, strided=False):
+    """Forward and backward on each x; with `strided`, x in (B, C, T) memory order (not contiguous)."""
     conv = CausalConv1d(cin, cout, k, dilation=d, bias=bias is not None, pad=pad)
     conv.weight = weight.clone().requires_grad_()
     conv.bias = None if bias is None else bias.clone().requires_grad_()
@@ -753,7 +778,7 @@ def _probe_conv_run(CausalConv1d, cin, cout, k, d, pad, weight, bias, xs, grads_
         conv.weight.grad = None
         if bias is not None:
             conv.bias.grad = None
-        out = conv(x)
+        out = conv(_channels_first(x) if strided else x)
         if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == g_out.shape:
             (out * g_out).sum().backward()
         results.append({"out": out, "x": x.grad, "weight": conv.weight.grad,
@@ -849,10 +874,22 @@ def CausalConv1d(CausalConv1d, seed=0):
         xs = [torch.randn(B, T, cin, generator=g) for _ in range(2)]
         T_out = T if pad else T - (k - 1) * d
         grads_out = [torch.randn(B, T_out, cout, generator=g) for _ in xs]
-        results = CausalConv1d.run(_probe_conv_run, cin, cout, k, d, pad, weight, bias, xs, grads_out)
+        # Without padding, as in the lesson's stack, x comes in (B, C, T) memory order: the output of a
+        # BatchNorm1d and Tanh after a convolution written with F.conv1d(...).transpose(1, 2).
+        strided = not pad
+        layout = " (not contiguous: (B, C, T) memory order)" if strided else ""
+        try:
+            results = CausalConv1d.run(_probe_conv_run, cin, cout, k, d, pad, weight, bias, xs, grads_out, strided)
+        except LearnerError as e:
+            if _blank_or_timeout(e) or not strided:
+                raise
+            fail(f"CausalConv1d({cin}, {cout}, kernel_size={k}, dilation={d}, pad={pad}) on x of shape "
+                 f"{(B, T, cin)}{layout}", _raised(e),
+                 hint="inputs are not always contiguous, and .view refuses them: use .reshape, or index and "
+                      "slice x directly")
         for x, g_out, got in zip(xs, grads_out, results):
             where = (f"CausalConv1d({cin}, {cout}, kernel_size={k}, dilation={d}, bias={has_bias}, pad={pad}) "
-                     f"on x of shape {(B, T, cin)}")
+                     f"on x of shape {(B, T, cin)}{layout}")
             xr, wr = x.double().requires_grad_(), weight.double().requires_grad_()
             br = bias.double().requires_grad_() if has_bias else None
             expected = _reference_conv(xr, wr, br, d, pad=pad)

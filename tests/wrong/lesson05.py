@@ -199,6 +199,14 @@ class BatchNorm1dFlat(Module):
         return [self.gamma, self.beta]
 
 
+class BatchNorm1dViewFlat(BatchNorm1dFlat):
+    """Wrong: flattens a 3-D input with .view, which refuses the (B, C, T) memory order that a
+    CausalConv1d built on F.conv1d(...).transpose(1, 2) returns in the lesson's stack."""
+
+    def __call__(self, x):
+        return super().__call__(x.view(-1, x.shape[-1])).view(x.shape)
+
+
 class BatchNorm1dInPlace(BatchNorm1dFlat):
     """Right, differently: the running statistics updated in place, as torch.nn.BatchNorm1d does
     (mul_ and add_ for the mean, lerp_ for the variance)."""
@@ -295,6 +303,21 @@ class CausalConv1dUnfold(Module):
 
     def parameters(self):
         return [self.weight] + ([] if self.bias is None else [self.bias])
+
+
+class CausalConv1dProjectThenShift(CausalConv1dUnfold):
+    """Wrong: projects every position by every tap first (x.view(B * T, C_in)), then adds the shifted
+    projections; .view refuses an input that is not contiguous, as the lesson's stack can hand over."""
+
+    def __call__(self, x):
+        k, d = self.kernel_size, self.dilation
+        if self.pad:
+            x = F.pad(x, (0, 0, (k - 1) * d, 0))
+        B, T, C = x.shape
+        T_out = T - (k - 1) * d
+        taps = [(x.view(B * T, C) @ self.weight[j]).view(B, T, -1) for j in range(k)]
+        out = sum(taps[j][:, j * d: j * d + T_out] for j in range(k))
+        return out if self.bias is None else out + self.bias
 
 
 class CausalConv1dLoop(Module):
@@ -537,6 +560,7 @@ WRONG = {
         _named(_batchnorm(unbiased_norm=True), "bn_normalises_with_unbiased_var"),
         _named(_batchnorm(momentum_reversed=True), "bn_momentum_reversed"),
         _named(_batchnorm(stored_var="biased"), "bn_stores_biased_var"),
+        _named(BatchNorm1dViewFlat, "bn_views_noncontiguous_input"),
     ],
     "Sequential": [
         _named(_sequential(train_reaches="children"), "sequential_eval_misses_nested"),
@@ -555,6 +579,7 @@ WRONG = {
     "CausalConv1d": [
         _named(_conv(left="symmetric"), "conv_symmetric_padding"),
         _named(_conv(left="right"), "conv_right_padding"),
+        _named(CausalConv1dProjectThenShift, "conv_views_noncontiguous_input"),
         _named(_conv(spacing="one"), "conv_dilation_on_padding_only"),
         _named(_conv(shift=1), "conv_shifted_by_one"),
         _named(_conv(flip=True), "conv_reversed_taps"),
