@@ -40,14 +40,6 @@ from course.loader import LoadError, pick_source
 torch.set_num_threads(1)
 sandbox.set_subreaper()  # orphans of learner processes come back here, to be killed
 
-try:  # property-based checks must not fail slow-but-correct code for its speed
-    from hypothesis import settings
-
-    settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
-    settings.load_profile("course")
-except ImportError:  # pragma: no cover
-    pass
-
 
 def pytest_addoption(parser):
     group = parser.getgroup("course")
@@ -65,6 +57,17 @@ def pytest_configure(config):
     # The table per lesson closes the run; pytest's short summary would repeat each message once more.
     if config.option.reportchars in ("fE", "fEw"):
         config.option.reportchars = "N"
+
+
+def pytest_collection_finish(session):
+    # Property-based checks must not fail slow-but-correct code for its speed. Hypothesis is loaded
+    # only by the lessons that use it (importing it costs a sixth of importing torch); their PROPERTY
+    # settings name every field this profile sets, and a @given inside a check takes it from here.
+    if "hypothesis" in sys.modules:
+        from hypothesis import settings
+
+        settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
+        settings.load_profile("course")
 
 
 def _exercise(item):
@@ -142,6 +145,8 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session):
+    if "hypothesis" not in sys.modules:  # its plugin's summary would import it just to report nothing
+        session.config.pluginmanager.set_blocked("hypothesispytest")
     for learner in _loaded.values():
         learner.close()
     sandbox.kill_descendants()
