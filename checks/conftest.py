@@ -72,6 +72,7 @@ def pytest_collection_finish(session):
 
         settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
         settings.load_profile("course")
+    gc.freeze()  # the checks and what they imported, too (hypothesis walks every object on its first run)
 
 
 def _exercise(item):

