@@ -22,6 +22,7 @@ did (with --tb=no, as `course status` runs it, the reason a lesson cannot
 load stands under its table instead).
 """
 
+import gc
 import sys
 from pathlib import Path
 
@@ -39,14 +40,9 @@ from course.loader import LoadError, pick_source
 # for the other thread (BatchNorm checks measured 30x slower). One thread, set before the probes fork.
 torch.set_num_threads(1)
 sandbox.set_subreaper()  # orphans of learner processes come back here, to be killed
-
-try:  # property-based checks must not fail slow-but-correct code for its speed
-    from hypothesis import settings
-
-    settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
-    settings.load_profile("course")
-except ImportError:  # pragma: no cover
-    pass
+# What is imported by now lives as long as the run: the collector need not walk it again (torch is
+# 170,000 objects; walking them at exit alone costs a third of importing torch).
+gc.freeze()
 
 
 def pytest_addoption(parser):
@@ -65,6 +61,18 @@ def pytest_configure(config):
     # The table per lesson closes the run; pytest's short summary would repeat each message once more.
     if config.option.reportchars in ("fE", "fEw"):
         config.option.reportchars = "N"
+
+
+def pytest_collection_finish(session):
+    # Property-based checks must not fail slow-but-correct code for its speed. Hypothesis is loaded
+    # only by the lessons that use it (importing it costs a sixth of importing torch); their PROPERTY
+    # settings name every field this profile sets, and a @given inside a check takes it from here.
+    if "hypothesis" in sys.modules:
+        from hypothesis import settings
+
+        settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
+        settings.load_profile("course")
+    gc.freeze()  # the checks and what they imported, too (hypothesis walks every object on its first run)
 
 
 def _exercise(item):
@@ -142,6 +150,9 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session):
+    if "hypothesis" not in sys.modules:  # its plugin's summary would import it just to report nothing
+        session.config.pluginmanager.set_blocked("hypothesispytest")
+    gc.freeze()  # the collection at exit would only walk what the run is about to drop anyway
     for learner in _loaded.values():
         learner.close()
     sandbox.kill_descendants()
