@@ -113,11 +113,17 @@ class ContentsManager(build_async_jupytext_contents_manager_class(AsyncLargeFile
         self._remember(files)
         if kept:
             message = "; ".join(
-                f"{Path(alt).name} was changed on disk since this notebook was opened: that version is kept "
-                f"in {backup.name}" for alt, backup in kept.items())
+                f"{Path(alt).name} was changed outside JupyterLab since this notebook was opened or saved: "
+                f"that version is kept in {backup.name}" for alt, backup in kept.items())
             self.log.warning(message)
             saved["message"] = message
         return saved
+
+    async def rename_file(self, old_path, new_path):
+        await super().rename_file(old_path, new_path)  # jupytext renames the paired files alike
+        old, new = (p.strip("/").rsplit(".", 1)[0] for p in (old_path, new_path))
+        for alt in [alt for alt in self.seen if alt.rsplit(".", 1)[0] == old]:
+            self.seen[new + alt[len(old):]] = self.seen.pop(alt)
 
     def mark_trusted_cells(self, nb, path=""):
         if not any(cell.get("outputs") for cell in nb.cells):

@@ -169,8 +169,8 @@ def test_a_py_edited_while_the_notebook_is_open_is_kept_when_jupyter_overwrites_
     backups = list(py.parent.glob("bigram.py.bak-*"))
     assert len(backups) == 1 and backups[0].read_text() == editor, "the editor's version is kept"
     assert "def nll(  " in py.read_text() and SOLVED_VOCAB not in py.read_text(), "the notebook's version won"
-    assert saved["message"] == (f"bigram.py was changed on disk since this notebook was opened: that version is "
-                                f"kept in {backups[0].name}")
+    assert saved["message"] == (f"bigram.py was changed outside JupyterLab since this notebook was opened or saved: "
+                                f"that version is kept in {backups[0].name}")
     assert not list(py.parent.glob("bigram.ipynb.bak-*")), "the notebook itself did not change behind its back"
 
 
@@ -193,6 +193,23 @@ def test_no_backup_when_nothing_changed_behind_the_notebooks_back(copy):
     assert "message" not in first and "message" not in second
     assert not list(py.parent.glob("*.bak-*"))
     assert SOLVED_VOCAB in py.read_text() and "def sgd_step(  " in py.read_text()
+
+
+def test_a_renamed_notebook_is_still_known(copy):
+    from course.pairing import ContentsManager
+
+    cm = ContentsManager(root_dir=str(copy))
+    renamed = f"{BIGRAM.folder}/mine.ipynb"
+
+    async def session():
+        model = await cm.get(NOTEBOOK)
+        await cm.rename_file(NOTEBOOK, renamed)  # File > Rename in JupyterLab: both files follow
+        _edit_cell(model, "nll", "def nll(", "def nll(  ")
+        return await cm.save(model, renamed)
+
+    assert "message" not in asyncio.run(session())
+    assert "def nll(  " in (copy / BIGRAM.folder / "mine.py").read_text()
+    assert not list((copy / BIGRAM.folder).glob("*.bak-*"))
 
 
 def test_opening_a_lesson_changes_nothing_and_trusts_it(copy, caplog):
