@@ -156,9 +156,10 @@ class Page:
         from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
+        rerendered = (StaleElementReferenceException, IndexError)  # cells replaced while we look
         try:
             return WebDriverWait(self.driver, seconds, poll_frequency=0.25,
-                                 ignored_exceptions=(StaleElementReferenceException, IndexError)).until(lambda d: condition())
+                                 ignored_exceptions=rerendered).until(lambda d: condition())
         except TimeoutException:
             path = self.shot("timeout")
             raise AssertionError(f"timed out waiting for {what} (screenshot {path})") from None
@@ -294,7 +295,7 @@ def test_a_lesson_in_jupyterlab(lab):
     page.shot("checked")
     verdict = page.output(check)
     assert not re.search(r"error|wrong|Traceback|not attempted", verdict, re.I), verdict
-    assert verdict == "" or "pass" in verdict, verdict
+    assert verdict == "" or "build_vocab: pass" in verdict, verdict  # today silent; the pytest-style line soon
 
     # Saved, then an editor changes the .py; a reload of the page shows the change; the check says wrong.
     page.save()
@@ -312,7 +313,8 @@ def test_a_lesson_in_jupyterlab(lab):
 
     # "File Changed": the notebook is open (and modified); an editor changes the .py; Ctrl+S; the
     # dialog's default button, Overwrite, writes the notebook's version and the editor's is kept.
-    fixed = py.read_text().replace('{".": 27, **', '{".": 0, **').replace("    chars =", "    # fixed in my editor\n    chars =")
+    fixed = py.read_text().replace('{".": 27, **', '{".": 0, **')
+    fixed = fixed.replace("    chars =", "    # fixed in my editor\n    chars =")
     py.write_text(fixed)
     page.save()
     page.wait(lambda: page.find(".jp-Dialog"), "the File Changed dialog")
