@@ -280,10 +280,12 @@ class RemoteLesson:
         if self.load_failure is not None:
             raise self.load_failure
         seconds = max(self.deadline - time.monotonic(), 0.05) if self.deadline else 30.0
+        by_budget = False  # the budget, not the check's limit, bounds this call
         if self.budget is not None:
             if self.spent >= self.budget:
                 raise self._out_of_budget()
-            seconds = min(seconds, max(self.budget - self.spent, 0.05))
+            by_budget = self.budget - self.spent < seconds
+            seconds = min(seconds, self.budget - self.spent)
         request = {"name": name, "fn": list(probe_function(fn)) if fn else None, "seconds": seconds,
                    "args": references(list(args), _name), "kwargs": references(dict(kwargs), _name)}
         payload = wire.dumps(request, refs=True)
@@ -297,7 +299,8 @@ class RemoteLesson:
             self.spent += time.monotonic() - started
             loaded = self.probe.loaded
             self.probe = None
-            if isinstance(e, ProbeTimeout) and self.budget is not None and self.spent >= self.budget:
+            if isinstance(e, ProbeTimeout) and by_budget:
+                self.spent = self.budget
                 raise self._out_of_budget() from None
             if not loaded:  # it never got past loading the file: the same would happen every time
                 words = ("did not finish loading within the time limit" if isinstance(e, ProbeTimeout)
@@ -317,7 +320,8 @@ class RemoteLesson:
             raise self.load_failure
         if "error" in answer:
             error = _learner_error(answer["error"])
-            if self.budget is not None and self.spent >= self.budget and getattr(error, "type_name", "") == "CheckTimeout":
+            if by_budget and getattr(error, "type_name", "") == "CheckTimeout":
+                self.spent = self.budget
                 raise self._out_of_budget()
             raise error
         if "ok" not in answer:
