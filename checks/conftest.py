@@ -11,8 +11,10 @@ This process is the judge: it never imports or calls the learner's code.
 Each check module gets the learner's definitions through the `lesson`
 fixture, a `course.grading.judge.RemoteLesson`: `lesson.count_bigrams` is a
 handle, and calling it runs the learner's function in a contained probe
-process (forked once per lesson, after torch is loaded here) and brings the
-result back as plain data. The check computes its oracle values here and
+process (forked from a zygote that was forked from here after torch and the
+checks were imported, before any check ran) and brings the result back as
+plain data. What the learner's code printed is shown under "your code
+printed" (in the report of a failure; as it comes with -s). The check computes its oracle values here and
 compares. Failures are reported as one short message: not attempted, wrong
 (what differs), an error in the learner's code (their lines only), a syntax
 error, or a timeout. A file that cannot be loaded (a syntax error, .py and
