@@ -11,8 +11,10 @@ This process is the judge: it never imports or calls the learner's code.
 Each check module gets the learner's definitions through the `lesson`
 fixture, a `course.grading.judge.RemoteLesson`: `lesson.count_bigrams` is a
 handle, and calling it runs the learner's function in a contained probe
-process (forked once per lesson, after torch is loaded here) and brings the
-result back as plain data. The check computes its oracle values here and
+process (forked from a zygote that was forked from here after torch and the
+checks were imported, before any check ran) and brings the result back as
+plain data. What the learner's code printed is shown under "your code
+printed" (in the report of a failure; as it comes with -s). The check computes its oracle values here and
 compares. Failures are reported as one short message: not attempted, wrong
 (what differs), an error in the learner's code (their lines only), a syntax
 error, or a timeout. A file that cannot be loaded (a syntax error, .py and
@@ -33,7 +35,8 @@ from course import lessons as registry
 from course.grading import sandbox
 from course.grading.integrity import Guard, TamperError
 from course.grading.judge import ProbeLoadError, RemoteLesson
-from course.grading.verdict import describe, display, learner_text
+from course.grading.verdict import describe, display, strip_escapes
+from course.grading.zygote import zygote
 from course.loader import LoadError, pick_source
 
 # The checks use tiny tensors: with 2 threads on a busy 2-core machine each op waits
@@ -155,6 +158,7 @@ def pytest_sessionfinish(session):
     gc.freeze()  # the collection at exit would only walk what the run is about to drop anyway
     for learner in _loaded.values():
         learner.close()
+    zygote.close()
     sandbox.kill_descendants()
     try:
         _guard[0].verify("the graded lesson")
@@ -191,18 +195,22 @@ def pytest_runtest_makereport(item, call):
     if learner is None or report.when != "call":
         return
     exercise = _exercise(item)
-    printed = learner.take_output()
+    printed = learner.take_output()  # bounded by the judge, with a note where it cut
     if printed:
-        report.sections.append(("your code printed", "\n".join(f"  | {line}" for line in
-                                                              learner_text(printed[-4000:]).splitlines())))
+        shown = "\n".join(f"  | {line}" for line in strip_escapes(printed).splitlines())
+        if item.config.getoption("capture") == "no":  # -s: shown as it comes, pass or fail
+            writer = item.config.get_terminal_writer()
+            writer.line(f"\n---- {exercise}: your code printed ----\n{shown}")
+        else:  # in the report of a failure (and of a pass with -rP), as pytest shows captured output
+            report.sections.append(("your code printed", shown))
     status = "pass" if report.passed else "skipped" if report.skipped else "wrong"
     if report.failed and call.excinfo is not None:
         error = call.excinfo.value
         described = describe(exercise, error, item.config.getoption("--check-timeout"))
         if described:
             status, report.longrepr = described
-        else:
-            status = "error"  # a problem of the checks themselves: pytest's full report stays
+        else:  # a problem of the checks themselves: pytest's full report stays, as text
+            status, report.longrepr = "error", strip_escapes(report.longrepr)
         if isinstance(error, (LoadError, ProbeLoadError)):  # the whole file: one message per run
             message = _relative(report.longrepr, learner)
             first = _unloadable.setdefault(learner.info, (exercise, _one_line(message)))[0]

@@ -68,6 +68,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     are the judge's (course.grading), run on the submitted code in a contained probe.
     """
     require_folder(course_dir)
+    from ..grading.zygote import prepare  # torch: only when grading
+
+    prepare([f"checks.lesson{lesson.number}.exercises"])  # probes fork from it: before any learner's data is read
     course_dir = Path(course_dir)
     if not (course_dir / "release" / lesson.folder).is_dir():
         raise GradingError(f"{lesson.folder} is not released in {course_dir}: run `course nbgrader release "
