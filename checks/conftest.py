@@ -32,7 +32,8 @@ from course import lessons as registry
 from course.grading import sandbox
 from course.grading.integrity import Guard, TamperError
 from course.grading.judge import ProbeLoadError, RemoteLesson
-from course.grading.verdict import describe, display, learner_text
+from course.grading.report import points, printed_lines, relative, render
+from course.grading.verdict import describe, display
 from course.loader import LoadError, pick_source
 
 # The checks use tiny tensors: with 2 threads on a busy 2-core machine each op waits
@@ -153,6 +154,7 @@ def pytest_sessionfinish(session):
 
 
 _outcomes = {}
+_shown = []  # the verdicts of passed exercises shown above the tables: those that printed, or --exercise
 _unloadable = {}  # lesson -> (first exercise that reported it, the reason in one line)
 
 
@@ -165,11 +167,7 @@ def _one_line(message, limit=160):
 
 def _relative(message, learner):
     # The judge knows the file by its absolute path; the learner reads it relative to where they are.
-    message = str(message)
-    if learner.path:
-        message = message.replace(learner.path, display(learner.path))
-    root = str(Path(registry.ROOT))
-    return message.replace(root + "/", "")
+    return relative(message, learner.path)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -181,9 +179,6 @@ def pytest_runtest_makereport(item, call):
         return
     exercise = _exercise(item)
     printed = learner.take_output()
-    if printed:
-        report.sections.append(("your code printed", "\n".join(f"  | {line}" for line in
-                                                              learner_text(printed[-4000:]).splitlines())))
     status = "pass" if report.passed else "skipped" if report.skipped else "wrong"
     if report.failed and call.excinfo is not None:
         error = call.excinfo.value
@@ -196,6 +191,12 @@ def pytest_runtest_makereport(item, call):
             message = _relative(report.longrepr, learner)
             first = _unloadable.setdefault(learner.info, (exercise, _one_line(message)))[0]
             report.longrepr = message if first == exercise else f"{exercise}: cannot load, like {first} above"
+        if described:  # the lines a notebook's check cell shows too (course.grading.report)
+            report.longrepr = render(exercise, status, _relative(report.longrepr, learner), printed)
+        elif printed:
+            report.sections.append(("your code printed", "\n".join(printed_lines(printed)[1:])))
+    if report.passed and (printed or item.config.getoption("--exercise")):
+        _shown.append(render(exercise, "pass", printed=printed, points=points(learner.info.number, exercise)))
     table = _outcomes.setdefault(learner.info, {})
     table[exercise] = status if table.get(exercise, "pass") == "pass" else table[exercise]
     _outcomes.setdefault("_paths", {})[learner.info] = display(learner.path) if learner.path else "(not loaded)"
@@ -203,6 +204,8 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_terminal_summary(terminalreporter):
     paths = _outcomes.get("_paths", {})
+    for text in _shown:
+        terminalreporter.write_line(text)
     for lesson, table in _outcomes.items():
         if lesson == "_paths":
             continue
