@@ -33,7 +33,8 @@ from course.grading import sandbox
 from course.grading.integrity import Guard, TamperError
 from course.grading.judge import ProbeLoadError, RemoteLesson
 from course.grading.report import points, printed_lines, relative, render
-from course.grading.verdict import describe, display
+from course.grading.verdict import describe, display, strip_escapes
+from course.grading.zygote import zygote
 from course.loader import LoadError, pick_source
 
 # The checks use tiny tensors: with 2 threads on a busy 2-core machine each op waits
@@ -145,6 +146,7 @@ def pytest_sessionstart(session):
 def pytest_sessionfinish(session):
     for learner in _loaded.values():
         learner.close()
+    zygote.close()
     sandbox.kill_descendants()
     try:
         _guard[0].verify("the graded lesson")
@@ -178,15 +180,19 @@ def pytest_runtest_makereport(item, call):
     if learner is None or report.when != "call":
         return
     exercise = _exercise(item)
-    printed = learner.take_output()
+    printed = learner.take_output()  # bounded by the judge, with a note where it cut
+    if printed and item.config.getoption("capture") == "no":  # -s: shown as it comes, pass or fail
+        writer = item.config.get_terminal_writer()
+        writer.line(f"\n---- {exercise}: your code printed ----\n" + "\n".join(printed_lines(printed)[1:]))
+        printed = ""
     status = "pass" if report.passed else "skipped" if report.skipped else "wrong"
     if report.failed and call.excinfo is not None:
         error = call.excinfo.value
         described = describe(exercise, error, item.config.getoption("--check-timeout"))
         if described:
             status, report.longrepr = described
-        else:
-            status = "error"  # a problem of the checks themselves: pytest's full report stays
+        else:  # a problem of the checks themselves: pytest's full report stays, as text
+            status, report.longrepr = "error", strip_escapes(report.longrepr)
         if isinstance(error, (LoadError, ProbeLoadError)):  # the whole file: one message per run
             message = _relative(report.longrepr, learner)
             first = _unloadable.setdefault(learner.info, (exercise, _one_line(message)))[0]

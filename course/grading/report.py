@@ -20,9 +20,8 @@ from pathlib import Path
 
 from .. import lessons as registry
 from ..loader import GRADE_ID, py_cells
-from .verdict import display, learner_text
+from .verdict import display, strip_escapes
 
-PRINTED_LIMIT = 4000  # characters of what learner code printed that are shown (the last ones)
 POINTS = re.compile(r'"points":\s*([0-9.]+)')
 
 
@@ -49,17 +48,12 @@ def relative(message, path):
     return message.replace(str(Path(registry.ROOT)) + "/", "")
 
 
-def printed_lines(printed, limit=PRINTED_LIMIT):
-    """What learner code printed, under a heading, each line marked `  | ` (control characters removed)."""
+def printed_lines(printed):
+    """What learner code printed (bounded by the judge, with its note), under a heading, each line
+    marked `  | `, with no escape sequence or control character."""
     if not printed:
         return []
-    cut = len(printed) > limit
-    text = printed[-limit:]
-    lines = ["your code printed:"]
-    if cut:
-        lines.append(f"  | ... (only its last {limit} characters are shown)")
-    lines += [f"  | {learner_text(line, limit)}" for line in text.splitlines()]
-    return lines
+    return ["your code printed:"] + [f"  | {line}" for line in strip_escapes(printed).splitlines()]
 
 
 def render(exercise, status, message="", printed="", points=None):
