@@ -130,12 +130,8 @@ CHECK_SOURCE = [line.strip() for line in (registry.ROOT / "checks" / "lesson01" 
                 if len(line.strip()) > 25 and not line.strip().startswith(("#", '"""', "def "))]
 
 
-PENDING = pytest.mark.xfail(strict=True, reason="under pytest's capture a print in the probe fails with EBADF "
-                                                "(issue 20 item 1, fixed on the judge branch)")
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("answer", [pytest.param(a, marks=PENDING) if a == "prints" else a for a in ANSWERS])
+@pytest.mark.parametrize("answer", list(ANSWERS))
 def test_check_cell_says_what_pytest_says(kernel, answer):
     from nbgrader.utils import determine_grade
 
