@@ -10,6 +10,7 @@ notebook's folder (so both name places as `bigram.ipynb, cell 22, line M`).
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -184,6 +185,27 @@ def test_an_unsaved_edit_is_placed_by_the_cell_id_jupyterlab_sends(kernel):
     shown, failed = _cell_output(nb.cells[index["test_nll"]])
     assert failed and shown == ("nll: your code raised KeyError: 0\n"
                                 "  bigram.ipynb, cell 22, line 2 in nll\n      return {}[0]"), shown
+
+
+@pytest.mark.slow
+def test_an_interrupted_check_cell_says_so_in_one_line(kernel):
+    """The stop button while a check runs: one line, no traceback through the course's code."""
+    import threading
+
+    root, path, nb, index, client = kernel
+    nb.cells[index["nll"]].source = ANSWERS["loops"][0]
+    client.execute_cell(nb.cells[index["nll"]], index["nll"])
+    pid = client.km.provisioner.process.pid  # what Jupyter's interrupt does to an ipykernel: SIGINT
+    timer = threading.Timer(1.0, os.kill, (pid, signal.SIGINT))  # within the 3 s limit of the check
+    timer.start()
+    try:
+        client.execute_cell(nb.cells[index["test_nll"]], index["test_nll"])
+    finally:
+        timer.cancel()
+    shown, failed = _cell_output(nb.cells[index["test_nll"]])
+    assert failed and shown == "nll: interrupted before the check finished", shown
+    cell, _ = _run(kernel, RIGHT)  # the next check gets a fresh probe
+    assert _cell_output(cell) == ("nll: pass (2 points)", False)
 
 
 NESTED = pytest.mark.xfail(os.getuid() == 0, strict=True, reason=(

@@ -12,7 +12,9 @@ against that probe with pytest's limits: `--check-timeout`'s 30 s
 - pass: one line, with the points, printed;
 - otherwise the verdict's lines are the cell's error (`CheckFailed`, whose
   `_render_traceback_` IPython shows instead of a traceback), so nbgrader
-  still scores the cell 0 and its feedback shows the same lines.
+  still scores the cell 0 and its feedback shows the same lines. An
+  interrupt (the stop button, nbgrader's per-cell timeout) stops the probe
+  and says so in one line.
 
 Places in the learner's code are given as `bigram.ipynb, cell N, line M`, N
 counted as Jupyter shows cells (from 1, markdown included): an executed cell
@@ -199,9 +201,10 @@ def check_cell(check, learner, options, caller_globals):
         if described is None:  # a problem of the checks themselves: their own traceback, as pytest keeps it
             raise
         status, message = described
-    except BaseException:  # an interrupt: the probe may be mid-answer, start afresh next time
+    except KeyboardInterrupt:  # the stop button, or nbgrader's per-cell timeout: the probe may be mid-answer
         close()
-        raise
+        text = f"{exercise}: interrupted before the check finished"
+        raise CheckFailed("interrupted", text, f"timeout: {text}") from None
     printed = remote.take_output()
     text = render(exercise, status, relative(message, remote.path), printed, points(lesson.number, exercise))
     if status == "pass":
