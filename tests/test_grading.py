@@ -382,3 +382,19 @@ def test_a_probe_forked_after_a_crash_holds_no_value_of_the_check(tmp_path):
         assert lesson.steal("oracle-") == []
     finally:
         lesson.close()
+
+
+def test_a_zygote_that_was_killed_is_replaced_by_a_fresh_interpreter(tmp_path):
+    import signal
+
+    from course.grading.zygote import zygote
+
+    lesson = _lesson(tmp_path, "import sys\n\ndef f():\n    return 'pytest' in sys.modules\n")
+    try:
+        assert lesson.f() is True  # forked from this process: everything it imported
+        old = zygote.pid
+        os.kill(old, signal.SIGKILL)
+        lesson.close()
+        assert lesson.f() is False and zygote.pid != old  # a new interpreter, not a fork of this one
+    finally:
+        lesson.close()

@@ -144,7 +144,8 @@ class ProbeProcess:
         out, out_w = os.pipe()  # the judge drains it while it waits, so a print never blocks for long
         os.set_blocking(out, False)
         probe = {"path": self.path, "text": self.text, "module_name": self.module_name,
-                 "memory_gb": self.memory_gb, "scratch": self.scratch, "lenient": self.lenient}
+                 "memory_gb": self.memory_gb, "scratch": self.scratch, "lenient": self.lenient,
+                 "environ": dict(os.environ)}  # contain() builds the probe's environment from it
         try:
             self.pid = zygote.start(probe, [child.fileno(), out_w])
         finally:

@@ -114,6 +114,8 @@ def _serve(sock):
 def _become_probe(probe, sock_fd, output_fd):
     from .probe import serve
 
+    os.environ.clear()  # the judge's environment now, not the one it had when the zygote was forked
+    os.environ.update(probe["environ"])
     serve(socket.socket(fileno=sock_fd), probe["path"], probe["text"], probe["module_name"], probe["memory_gb"],
           output_fd, probe["scratch"], probe["lenient"])
 
