@@ -121,6 +121,15 @@ os.environ["PATH"] = os.pathsep.join([{bin!r}, os.environ.get("PATH", "")])
 os.environ["JUPYTER_PATH"] = os.pathsep.join([os.path.join(HERE, "jupyter"), os.environ.get("JUPYTER_PATH", "")])
 c.Execute.kernel_name = {kernel!r}
 
+# The grading kernel has no network (course/grading/kernel.py): nbgrader talks
+# to it over Unix sockets, in a folder of their own made for this run (the one
+# host folder the kernel may write) and removed when nbgrader ends.
+import atexit, shutil, tempfile  # noqa: E401,E402
+_sockets = tempfile.mkdtemp(prefix="course-kernel-")
+atexit.register(shutil.rmtree, _sockets, True)
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(_sockets, "kernel")
+
 # Per-cell time limit in seconds. A hanging cell (an infinite loop) is
 # interrupted, scores 0, and grading goes on with the next cell. Fast mode
 # (NBGRADER_EXECUTION is set) keeps every training cell far below it.
@@ -141,14 +150,14 @@ c.OverwriteCells.add_missing_cells = True
 
 
 def _kernelspec(repo, course_dir):
-    # The kernel starts contained (course.grading.kernel): the repository and this course folder are
-    # read-only for the learner's code, except the notebook's own folder.
+    # The kernel starts contained (course.grading.kernel): this course folder is hidden from the learner's
+    # code (COURSE_HIDE), the notebook's own folder is a private copy.
     return {
-        "argv": [sys.executable, "-m", "course.grading.kernel", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-s", "-m", "course.grading.kernel", "-f", "{connection_file}"],
         "display_name": "LLM From Scratch (grading)",
         "language": "python",
         "env": {"PYTHONPATH": str(repo), "COURSE_OUT": "out", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                "COURSE_PROTECT": os.pathsep.join([str(repo), str(Path(course_dir).resolve())])},
+                "COURSE_HIDE": str(Path(course_dir).resolve())},
     }
 
 
