@@ -23,8 +23,6 @@ its source; one found in neither is named by its execution count, `In [7]`.
 """
 
 import atexit
-import contextlib
-import io
 import json
 import os
 import re
@@ -139,20 +137,6 @@ def _relabel(e, path, places):
         e.args = (in_text.sub(spelled, e.args[0]), *e.args[1:])
 
 
-@contextlib.contextmanager
-def _plain_streams():
-    """ipykernel's sys.stdout and sys.stderr send through a thread of the kernel, which a process forked
-    from it lacks (a print there would hang): while a probe may be forked, they are plain files on the
-    file descriptors 1 and 2 (which the probe points at its output file)."""
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = (io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
-                                               errors="replace", write_through=True) for fd in (1, 2))
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
-
-
 _probe = {}  # the probe of the last check: reused while the kernel has run nothing new
 
 
@@ -188,15 +172,14 @@ def check_cell(check, learner, options, caller_globals):
     lesson = registry.get(check.__module__.split(".")[1])  # checks.lessonNN.exercises
     path = notebook_path(lesson)
     text, places = definitions(ip, path)
-    seconds, remote = timeout(), None
+    seconds = timeout()
+    remote = _learner(lesson, path, text)
+    remote.set_deadline(seconds)
     try:
-        with _plain_streams():
-            remote = _learner(lesson, path, text)
-            remote.set_deadline(seconds)
-            check(*[getattr(remote, _name_of(obj, caller_globals)) for obj in learner], **options)
+        check(*[getattr(remote, _name_of(obj, caller_globals)) for obj in learner], **options)
         status, message = "pass", ""
     except Exception as e:  # noqa: BLE001 - each failure becomes a verdict, as in pytest's report
-        _relabel(e, remote.path if remote else str(path), places)
+        _relabel(e, remote.path, places)
         described = describe(exercise, e, seconds)
         if described is None:  # a problem of the checks themselves: their own traceback, as pytest keeps it
             raise
