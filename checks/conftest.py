@@ -35,6 +35,7 @@ from course import lessons as registry
 from course.grading import sandbox
 from course.grading.integrity import Guard, TamperError
 from course.grading.judge import ProbeLoadError, RemoteLesson
+from course.grading.report import points, printed_lines, relative, render
 from course.grading.verdict import describe, display, strip_escapes
 from course.grading.zygote import zygote
 from course.loader import LoadError, pick_source
@@ -168,6 +169,7 @@ def pytest_sessionfinish(session):
 
 
 _outcomes = {}
+_shown = []  # the verdicts of passed exercises shown above the tables: those that printed, or --exercise
 _unloadable = {}  # lesson -> (first exercise that reported it, the reason in one line)
 
 
@@ -180,11 +182,7 @@ def _one_line(message, limit=160):
 
 def _relative(message, learner):
     # The judge knows the file by its absolute path; the learner reads it relative to where they are.
-    message = str(message)
-    if learner.path:
-        message = message.replace(learner.path, display(learner.path))
-    root = str(Path(registry.ROOT))
-    return message.replace(root + "/", "")
+    return relative(message, learner.path)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -196,13 +194,10 @@ def pytest_runtest_makereport(item, call):
         return
     exercise = _exercise(item)
     printed = learner.take_output()  # bounded by the judge, with a note where it cut
-    if printed:
-        shown = "\n".join(f"  | {line}" for line in strip_escapes(printed).splitlines())
-        if item.config.getoption("capture") == "no":  # -s: shown as it comes, pass or fail
-            writer = item.config.get_terminal_writer()
-            writer.line(f"\n---- {exercise}: your code printed ----\n{shown}")
-        else:  # in the report of a failure (and of a pass with -rP), as pytest shows captured output
-            report.sections.append(("your code printed", shown))
+    if printed and item.config.getoption("capture") == "no":  # -s: shown as it comes, pass or fail
+        writer = item.config.get_terminal_writer()
+        writer.line(f"\n---- {exercise}: your code printed ----\n" + "\n".join(printed_lines(printed)[1:]))
+        printed = ""
     status = "pass" if report.passed else "skipped" if report.skipped else "wrong"
     if report.failed and call.excinfo is not None:
         error = call.excinfo.value
@@ -215,6 +210,12 @@ def pytest_runtest_makereport(item, call):
             message = _relative(report.longrepr, learner)
             first = _unloadable.setdefault(learner.info, (exercise, _one_line(message)))[0]
             report.longrepr = message if first == exercise else f"{exercise}: cannot load, like {first} above"
+        if described:  # the lines a notebook's check cell shows too (course.grading.report)
+            report.longrepr = render(exercise, status, _relative(report.longrepr, learner), printed)
+        elif printed:
+            report.sections.append(("your code printed", "\n".join(printed_lines(printed)[1:])))
+    if report.passed and (printed or item.config.getoption("--exercise")):
+        _shown.append(render(exercise, "pass", printed=printed, points=points(learner.info.number, exercise)))
     table = _outcomes.setdefault(learner.info, {})
     table[exercise] = status if table.get(exercise, "pass") == "pass" else table[exercise]
     _outcomes.setdefault("_paths", {})[learner.info] = display(learner.path) if learner.path else "(not loaded)"
@@ -222,6 +223,8 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_terminal_summary(terminalreporter):
     paths = _outcomes.get("_paths", {})
+    for text in _shown:
+        terminalreporter.write_line(text)
     for lesson, table in _outcomes.items():
         if lesson == "_paths":
             continue
