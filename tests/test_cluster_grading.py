@@ -21,7 +21,14 @@ SOLVED = {"full": "all", "blank": set(), "vocab": {"build_vocab"}, "counts": {"c
 
 
 @pytest.fixture(scope="module")
-def client():
+def here(learners):
+    """The grader's own verdicts, before the cluster starts (a judge kills whatever it finds below it)."""
+    calls = grading_calls(LESSON, solution_notebook(LESSON))
+    return {name: judge_file(LESSON, path, calls, seconds=10, lenient=True) for name, path in learners.items()}
+
+
+@pytest.fixture(scope="module")
+def client(here):
     c = client_for("local", workers=2)
     yield c
     cluster = c.cluster
@@ -39,9 +46,7 @@ def _passed(verdicts):
     return {ex for ex, (status, _) in verdicts.items() if status == "pass"}
 
 
-def test_cluster_gives_the_graders_verdicts(client, learners):
-    calls = grading_calls(LESSON, solution_notebook(LESSON))
-    here = {name: judge_file(LESSON, path, calls, seconds=10, lenient=True) for name, path in learners.items()}
+def test_cluster_gives_the_graders_verdicts(client, learners, here):
     there = list(judge_on_cluster(LESSON, learners, client, seconds=10))
     assert sorted(name for name, _ in there) == sorted(learners)
     assert dict(there) == here

@@ -38,8 +38,19 @@ def code_fingerprint(lesson):
 _pool = []  # in a worker: one process of its own that judges (torch imported once per worker)
 
 
-def _judge_here(number, path, seconds, memory_gb):
-    """In the worker's judging process: it alone is the subreaper of the probes it forks."""
+def _die_with_worker():
+    """The judging process ends when its worker does (killed, or lost): nothing is left running."""
+    import signal
+
+    from ..grading import sandbox
+
+    if sandbox._libc is not None:
+        sandbox._libc.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _judge_here(number, path, shown, seconds, memory_gb):
+    """In the worker's judging process: it alone is the subreaper of the probes it forks. Messages name
+    the file as the grader does (`shown`), not this worker's copy of it."""
     from ..grading import sandbox
     from ..grading.lesson_judge import grading_calls, judge_file
     from .setup import solution_notebook
@@ -51,11 +62,19 @@ def _judge_here(number, path, seconds, memory_gb):
         verdicts = judge_file(lesson, path, calls, seconds=seconds, memory_gb=memory_gb, lenient=True)
     finally:
         sandbox.kill_descendants()
-    return {ex: (str(status), str(message)) for ex, (status, message) in verdicts.items()}
+    here = [os.path.relpath(path), path]
+
+    def named(message):
+        for name in here:
+            message = message.replace(name, shown)
+        return message
+
+    return {ex: (str(status), named(str(message))) for ex, (status, message) in verdicts.items()}
 
 
 def judge_text(number, name, text, fingerprint, seconds, memory_gb):
-    """On a worker: the verdicts of one learner's submission, given as text (`name` its file name).
+    """On a worker: the verdicts of one learner's submission, given as text (`name`: its path as the
+    grader shows it).
 
     The judging runs in a process of its own, started once per worker (spawned: a Dask worker has
     threads, and its own helper processes must not be taken for a probe's leftovers)."""
@@ -78,9 +97,10 @@ def judge_text(number, name, text, fingerprint, seconds, memory_gb):
             fh.write(text)
         for attempt in (1, 2):
             if not _pool:
-                _pool.append(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
+                _pool.append(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_die_with_worker))
             try:
-                return _pool[0].submit(_judge_here, number, path, seconds, memory_gb).result()
+                return _pool[0].submit(_judge_here, number, path, name, seconds, memory_gb).result()
             except BrokenProcessPool:
                 _pool.pop().shutdown(wait=False)  # it died (out of memory?): a new one, once
                 if attempt == 2:
@@ -102,6 +122,13 @@ def client_for(address, workers=2):
     return Client(address)
 
 
+def _shown(path):
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
 def judge_on_cluster(lesson, submissions, client, seconds, memory_gb=None, sha256s=None):
     """Yield (learner, verdicts) for {learner: path of the collected submission}, each learner once.
     `sha256s`: {learner: the hash of the submission as collected}; a file that differs stops the batch."""
@@ -118,7 +145,7 @@ def judge_on_cluster(lesson, submissions, client, seconds, memory_gb=None, sha25
             raise TamperError(f"grading stopped: {path} is not the submission collected (its sha256 changed)")
         text = data.decode("utf-8", errors="replace")
         key = f"judge-{lesson.folder}-{learner}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-        future = client.submit(judge_text, lesson.number, os.path.basename(path), text, fingerprint, seconds,
+        future = client.submit(judge_text, lesson.number, _shown(path), text, fingerprint, seconds,
                                memory_gb, key=key, pure=False)
         futures[future.key] = (learner, future)
     seen = set()
