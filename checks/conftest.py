@@ -11,8 +11,10 @@ This process is the judge: it never imports or calls the learner's code.
 Each check module gets the learner's definitions through the `lesson`
 fixture, a `course.grading.judge.RemoteLesson`: `lesson.count_bigrams` is a
 handle, and calling it runs the learner's function in a contained probe
-process (forked once per lesson, after torch is loaded here) and brings the
-result back as plain data. The check computes its oracle values here and
+process (forked from a zygote that was forked from here after torch and the
+checks were imported, before any check ran) and brings the result back as
+plain data. What the learner's code printed is shown under "your code
+printed" (in the report of a failure; as it comes with -s). The check computes its oracle values here and
 compares. Failures are reported as one short message: not attempted, wrong
 (what differs), an error in the learner's code (their lines only), a syntax
 error, or a timeout. A file that cannot be loaded (a syntax error, .py and
@@ -22,6 +24,7 @@ did (with --tb=no, as `course status` runs it, the reason a lesson cannot
 load stands under its table instead).
 """
 
+import gc
 import sys
 from pathlib import Path
 
@@ -41,14 +44,9 @@ from course.loader import LoadError, pick_source
 # for the other thread (BatchNorm checks measured 30x slower). One thread, set before the probes fork.
 torch.set_num_threads(1)
 sandbox.set_subreaper()  # orphans of learner processes come back here, to be killed
-
-try:  # property-based checks must not fail slow-but-correct code for its speed
-    from hypothesis import settings
-
-    settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
-    settings.load_profile("course")
-except ImportError:  # pragma: no cover
-    pass
+# What is imported by now lives as long as the run: the collector need not walk it again (torch is
+# 170,000 objects; walking them at exit alone costs a third of importing torch).
+gc.freeze()
 
 
 def pytest_addoption(parser):
@@ -67,6 +65,18 @@ def pytest_configure(config):
     # The table per lesson closes the run; pytest's short summary would repeat each message once more.
     if config.option.reportchars in ("fE", "fEw"):
         config.option.reportchars = "N"
+
+
+def pytest_collection_finish(session):
+    # Property-based checks must not fail slow-but-correct code for its speed. Hypothesis is loaded
+    # only by the lessons that use it (importing it costs a sixth of importing torch); their PROPERTY
+    # settings name every field this profile sets, and a @given inside a check takes it from here.
+    if "hypothesis" in sys.modules:
+        from hypothesis import settings
+
+        settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
+        settings.load_profile("course")
+    gc.freeze()  # the checks and what they imported, too (hypothesis walks every object on its first run)
 
 
 def _exercise(item):
@@ -144,6 +154,9 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session):
+    if "hypothesis" not in sys.modules:  # its plugin's summary would import it just to report nothing
+        session.config.pluginmanager.set_blocked("hypothesispytest")
+    gc.freeze()  # the collection at exit would only walk what the run is about to drop anyway
     for learner in _loaded.values():
         learner.close()
     zygote.close()

@@ -204,7 +204,8 @@ def test_local_handles_make_the_same_round_trip():
 
 
 def test_what_learner_code_prints_comes_back_bounded(tmp_path):
-    lesson = _lesson(tmp_path, "import os, sys\n\ndef f():\n    print('hello')\n    print('to stderr', file=sys.stderr)\n"
+    lesson = _lesson(tmp_path, "import os, sys\n\ndef f():\n    print('hello')\n"
+                               "    print('to stderr', file=sys.stderr)\n"
                                "    sys.__stdout__.write('and the original\\n')\n    return 1\n\n"
                                "def flood():\n    for i in range(100000):\n        print('line', i)\n"
                                "    os.write(1, b'x' * (8 << 20))\n    print('the end')\n    return 2\n")

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +141,24 @@ c.Execute.interrupt_on_timeout = True
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = {pattern!r}
 
+# Nothing learner code wrote is followed: right after a notebook ran, the
+# processes it left are killed and its folder is emptied (the executed
+# notebook is then written as a new file); links and special files are
+# removed wherever nbgrader writes; outputs are kept as text and images only.
+from course.classroom.seal import become_subreaper
+become_subreaper()
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute", "course.classroom.seal.Seal", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+# Feedback pages show learner Markdown and output without running scripts: unsafe HTML escaped.
+c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades",
+                                    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+                                    "nbconvert.preprocessors.sanitize.SanitizeHTML"]
+c.SanitizeHTML.enabled = True
+c.HTMLExporter.sanitize_html = True
+
 # A graded cell missing from a submission is put back and applied.
 # `course nbgrader collect` already restores every missing test cell (and
 # reports it); this covers notebooks placed in submitted/ by other means.
@@ -197,21 +214,11 @@ def init(course_dir=DEFAULT_DIR, timeout=CELL_TIMEOUT, lessons=None, log=say):
 # ------------------------------------------- nbgrader, shared by the stages
 
 
-def nbgrader_env():
-    """This environment first (nbgrader shells out to `alembic`), the repository importable, fast mode off."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(registry.ROOT), env.get("PYTHONPATH", "")] if p)
-    env.pop("NBGRADER_EXECUTION", None)
-    env.pop("COURSE_FAST", None)
-    return env
-
-
 def run_nbgrader(course_dir, *args):
-    """Run `nbgrader ARGS` in the course folder; (exit code, output)."""
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=nbgrader_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return proc.returncode, proc.stdout
+    """Run `nbgrader ARGS` in the course folder (see launch.py: how); (exit code, output)."""
+    from .launch import run
+
+    return run(course_dir, *args)
 
 
 def require_folder(course_dir):

@@ -161,7 +161,7 @@ class ProbeProcess:
             if left <= 0:
                 self._drain()
                 self.close()
-                raise ProbeTimeout(seconds)
+                raise ProbeTimeout(seconds, *(["sent part of an answer, then nothing more"] if frame.head else []))
             ready, _, _ = select.select([self.sock] + ([self.out] if self.out is not None else []), [], [], left)
             if self.out is not None and self.out in ready:
                 self._drain()

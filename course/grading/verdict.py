@@ -76,6 +76,8 @@ def describe(exercise, e, seconds=None):
     if isinstance(e, AnswerTooLarge):
         return "error", (f"{exercise}: answer too large: your code {e} (a tensor far larger than the "
                          f"docstring's shape?)")
+    if isinstance(e, ProbeTimeout) and len(e.args) > 1:  # e.g. learner code wrote on the probe's socket
+        return "timeout", f"{exercise}: your code {e.args[1]} within {seconds or e.args[0]:g} s, so it was stopped"
     if isinstance(e, ProbeTimeout):
         return "timeout", (f"{exercise}: did not finish within {seconds or e.args[0]:g} s and ignored the "
                            f"interrupt, so it was stopped (an infinite loop inside `try: ... except: pass`?)")

@@ -278,3 +278,17 @@ class Zygote:
 
 zygote = Zygote()
 atexit.register(zygote.close)
+
+
+def prepare(modules=()):
+    """Import torch (on one thread) and `modules`, then start the zygote. The nbgrader route calls it
+    before it reads anything of any learner, so that no probe is a copy of a process that held
+    another learner's work or verdicts."""
+    import importlib
+
+    import torch
+
+    torch.set_num_threads(1)
+    for name in modules:
+        importlib.import_module(name)
+    zygote.ensure()

@@ -1,7 +1,7 @@
 # Writes a length prefix on the probe's socket to the judge, and then nothing more: the judge read
 # the first byte within the limit and then waited for the rest forever (the whole run hung).
 # expect: nll=timeout
-# says: nll: did not finish within
+# says: nll: your code sent part of an answer, then nothing more within 10 s
 import os
 import stat
 import struct
