@@ -37,6 +37,7 @@ them), `nobody`, `none` (the last two exist to test the fallbacks).
 import ctypes
 import os
 import resource
+import select
 import shutil
 import signal
 import sys
@@ -178,8 +179,9 @@ def _drop_privileges(owner):
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self stays its own after setuid
 
 
-def _forward_and_wait(child):
-    """In the caller's process: pass signals on to the learner's process group; exit with its status."""
+def _forward_and_wait(child, parent):
+    """In the caller's process: pass signals on to the learner's process group, kill it when `parent` (nbgrader,
+    the judge) is gone, and exit with its status."""
     def forward(signum, frame):
         try:
             os.killpg(child, signal.SIGKILL if signum == signal.SIGTERM else signum)
@@ -187,8 +189,17 @@ def _forward_and_wait(child):
             pass
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)
-    _, status = os.waitpid(child, 0)
-    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    try:
+        ended = os.pidfd_open(child)  # readable when the child ends
+    except (AttributeError, OSError):
+        ended = None
+    while True:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+        if os.getppid() != parent:
+            forward(signal.SIGTERM, None)
+        select.select([ended] if ended is not None else [], [], [], 1.0 if ended is not None else 0.1)
 
 
 def _limit(kind, value):
@@ -231,6 +242,7 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
 
     Forks when namespaces are used: the caller continues in the learner's process (PID 1 of its
     namespace, in `work` or `scratch`) and the other process never returns."""
+    parent = os.getppid()
     if os.getsid(0) != os.getpid():
         os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -255,7 +267,7 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
         pid = os.fork()
         if pid:
             os.close(r)
-            _forward_and_wait(pid)
+            _forward_and_wait(pid, parent)
         os.close(w)
         os.setpgid(0, 0)  # a group of its own: the forwarder's signals reach it and all it starts, once
         owner = NOBODY if mode == "auto" and isolated == "root" and _nobody_can_read() else None
@@ -266,7 +278,6 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
         except OSError as e:
             refuse(f"the sandbox could not be set up ({e})")
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        import select
         if select.select([r], [], [], 0)[0]:  # the forwarder died before PDEATHSIG was set
             os._exit(NOT_CONTAINED)
         os.close(r)
