@@ -151,7 +151,7 @@ def _give(paths, owner):
 
 def _unshare(network):
     """New namespaces: "root" (no user namespace), "user" (one that maps only this user), or None."""
-    if _libc is None or SYS_CAPSET is None:
+    if _libc is None or SYS_CAPSET is None or not mounts.supported():
         return None
     flags = CLONE_NEWNS | CLONE_NEWPID | (0 if network else CLONE_NEWNET)
     if os.getuid() == 0 and _libc.unshare(flags) == 0:
