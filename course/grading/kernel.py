@@ -52,7 +52,7 @@ def socket_folder(info):
     st = os.lstat(folder)
     if (not os.path.basename(folder).startswith(SOCKET_FOLDER) or not stat.S_ISDIR(st.st_mode)
             or st.st_uid not in (os.getuid(), sandbox.NOBODY if os.getuid() == 0 else -1) or st.st_mode & 0o077):
-        sandbox.refuse(f"the ipc socket folder {folder} is not one of the course's own (made by its nbgrader_config.py)")
+        sandbox.refuse(f"the ipc socket folder {folder} is not the course's own (made by its nbgrader_config.py)")
     for name in os.listdir(folder):  # left by an earlier kernel: nobody follows them, but start clean
         path = os.path.join(folder, name)
         shutil.rmtree(path) if stat.S_ISDIR(os.lstat(path).st_mode) else os.unlink(path)
@@ -66,7 +66,8 @@ def main(argv):
     sockets = socket_folder(info)
     scratch = os.path.join("/tmp", "course-learner-" + secrets.token_hex(8))
     gb = float(os.environ.get("COURSE_MEMORY_LIMIT_GB", sandbox.DEFAULT_MEMORY_GB))
-    how = sandbox.contain([], None, scratch, gb + 2 if gb else 0,  # + the kernel's own imports (torch)
+    # + the kernel's own imports: torch, and pyarrow's allocator, which reserves 1 GiB when it fits
+    how = sandbox.contain([], None, scratch, gb + 3 if gb else 0,
                           work=os.getcwd(), writable=[sockets] if sockets else [], network=sockets is None)
     argv[i] = os.path.join(scratch, "kernel.json")
     with open(os.open(argv[i], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:

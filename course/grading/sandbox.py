@@ -6,65 +6,56 @@ probe, or `course.grading.kernel` before it becomes ipykernel). In order:
 1. Its own session; stdin from /dev/null; stdout and stderr into `output_fd`
    when given; no inherited file descriptors but `keep_fds`.
 2. Namespaces (as root: mount, network and PID; otherwise with a user
-   namespace that owns them). The file system becomes a read-only view in
-   which only private tmpfs mounts are writable: `scratch` (HOME, TMPDIR,
-   IPYTHONDIR, JUPYTER_*, MPLCONFIGDIR), /tmp, /dev/shm, and `work` (the
-   working directory); each starts with a copy of the regular files its
-   folder held, and is gone when the last process of the namespace ends. The
-   folders in `hide` (homes, /run, the course folder: see `hidden()`) are
-   empty, and /dev holds only null, zero, full, random, urandom (and GPUs).
-   `writable` folders (the kernel's socket folder) stay writable. The network
-   namespace has no interface up (`network=True` keeps the host's). The first
-   process of the new PID namespace runs the learner's code: it cannot name
-   any process outside, and when it ends everything it started ends. The
-   caller's process stays outside, forwards signals (an interrupt reaches the
-   learner's process group) and exits with its status. Then, as root, the
-   learner's process becomes `nobody` where it can still read the Python it
-   needs; every capability is dropped and none can be gained (no_new_privs).
-3. Without namespaces: as root, `nobody`; otherwise the user's own rights.
-   Not protected then: /tmp and /dev/shm are shared, the network is open,
-   the grader's processes can be signalled, and (unless `nobody`) everything
-   the user can read or write is reachable; the judge's hashes
+   namespace that owns them). The file system becomes the view `mounts`
+   builds: read-only, with private tmpfs for `scratch` (HOME, TMPDIR,
+   IPYTHONDIR, JUPYTER_*, MPLCONFIGDIR), `work` (the working directory, a
+   copy), /tmp and /dev/shm, all gone when the namespace ends; homes, the
+   course folder ($COURSE_HIDE, `hide`) and most of /dev hidden; `writable`
+   folders (the kernel's sockets) writable. No network interface is up
+   (`network=True` keeps the host's). The first process of the new PID
+   namespace runs the learner's code: it can name no process outside, and
+   when it ends all it started ends. The caller's process stays outside,
+   passes signals on to the learner's process group (nbgrader's interrupt)
+   and exits with its status. As root, the learner's process then becomes
+   `nobody` when it can still read the Python it needs; every capability is
+   dropped and none can be gained (no_new_privs).
+3. Without namespaces: as root, `nobody`; otherwise the user's own rights;
+   the working directory is still a copy (in `scratch`). Not protected then:
+   /tmp and /dev/shm are shared (and what is left there stays), the network
+   is open, the grader's processes can be signalled, and (unless `nobody`)
+   everything the user may read or write is reachable; the judge's hashes
    (`integrity`) are the guard.
 4. An environment built from an allow-list (`clean_environ`), never a copy of
-   the grader's; limits on address space (the memory limit), file size, cores.
+   the grader's (the one the process started with is zeroed in its memory);
+   limits on address space (the memory limit), file size, core dumps.
 
 $COURSE_SANDBOX chooses: `auto` (the default: the best available),
-`namespaces` (exit 70 rather than run learner code without them), `nobody`,
-`none` (the last two exist to test the fallbacks).
+`namespaces` (exit 70, NOT_CONTAINED, rather than run learner code without
+them), `nobody`, `none` (the last two exist to test the fallbacks).
 """
 
 import ctypes
 import os
-import pwd
 import resource
+import select
 import shutil
 import signal
-import stat
 import sys
 import tempfile
+
+from . import mounts
 
 DEFAULT_MEMORY_GB = float(os.environ.get("COURSE_MEMORY_LIMIT_GB", "4"))
 NOT_CONTAINED = 70  # exit status when learner code was not run because it could not be contained
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
-AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = -100, 0x8000, 0x1
-SYS_MOUNT_SETATTR, SYS_CAPSET = 442, {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
 NOBODY = 65534
-SIZES = {"scratch": "512m", "work": "512m", "/tmp": "512m", "/dev/shm": "512m"}
-DEVICES = ("null", "zero", "full", "random", "urandom")
-# Hidden wherever learner code runs, besides $COURSE_HIDE and the grader's home.
-HIDDEN = ("/home", "/root", "/run", "/var/run", "/var/tmp", "/var/log", "/var/mail", "/var/spool", "/var/backups",
-          "/srv", "/mnt", "/media", "/etc/shadow", "/etc/gshadow", "/etc/ssh", "/etc/ssl/private")
 # What learner code gets from the grader's environment (everything else is dropped).
 PASSED = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "NBGRADER_EXECUTION", "MPLBACKEND",
           "COURSE_OUT", "COURSE_FAST", "COURSE_MEMORY_LIMIT_GB", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
           "CUDA_VISIBLE_DEVICES")
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REPO_NEEDED = ("course", "checks", "lessons")  # of this repository, the rest (solutions/, .git, ...) is hidden
 
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -123,127 +114,11 @@ def clean_environ(scratch, environ=None):
     env.update(HOME=scratch, TMPDIR=scratch, IPYTHONDIR=os.path.join(scratch, ".ipython"),
                JUPYTER_CONFIG_DIR=os.path.join(scratch, ".jupyter"), JUPYTER_DATA_DIR=os.path.join(data, "jupyter"),
                JUPYTER_RUNTIME_DIR=os.path.join(data, "jupyter", "runtime"),
-               MPLCONFIGDIR=os.path.join(scratch, ".config", "matplotlib"), XDG_CONFIG_HOME=os.path.join(scratch, ".config"),
+               MPLCONFIGDIR=os.path.join(scratch, ".config", "matplotlib"),
+               XDG_CONFIG_HOME=os.path.join(scratch, ".config"),
                XDG_CACHE_HOME=os.path.join(scratch, ".cache"), XDG_DATA_HOME=data, PYTHONNOUSERSITE="1",
                PYTHONDONTWRITEBYTECODE="1")
     return env
-
-
-def hidden(extra=()):
-    """What learner code must not read: HIDDEN, the grader's home, this repository (but `needed()`),
-    $COURSE_HIDE (os.pathsep-separated), `extra`."""
-    homes = [os.path.expanduser("~"), REPO]
-    try:
-        homes.append(pwd.getpwuid(os.getuid()).pw_dir)
-    except KeyError:
-        pass
-    listed = [p for p in os.environ.get("COURSE_HIDE", "").split(os.pathsep) if p]
-    return [*HIDDEN, *homes, *listed, *extra]
-
-
-def needed():
-    """Folders learner code must read (Python, its packages, this repository), even inside a hidden one."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-             *(os.path.join(REPO, name) for name in REPO_NEEDED)}
-    paths.update(p for p in sys.path if p and os.path.isabs(p) and ("site-packages" in p or p.startswith(sys.base_prefix)))
-    return sorted(paths)
-
-
-# ---------------------------------------------------------------- the mounts
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-
-
-def _mount(source, target, fstype, flags, data=None):
-    enc = (lambda s: s.encode() if isinstance(s, str) else s)
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
-
-
-def _set_read_only(path, read_only, recursive):
-    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0) if read_only else _MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0)
-    _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), AT_RECURSIVE if recursive else 0,
-                         ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))), f"mount_setattr {path}")
-
-
-def _copy_tree(src_fd, dst, budget):
-    """Regular files and folders of the folder open at `src_fd` into `dst`; links and special files skipped."""
-    for entry in os.scandir(src_fd):
-        st = os.stat(entry.name, dir_fd=src_fd, follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode):
-            sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=src_fd)
-            os.mkdir(os.path.join(dst, entry.name), 0o755)
-            budget = _copy_tree(sub, os.path.join(dst, entry.name), budget)
-            os.close(sub)
-        elif stat.S_ISREG(st.st_mode) and st.st_size <= budget:
-            fd = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_fd)
-            with os.fdopen(fd, "rb") as fin, open(os.path.join(dst, entry.name), "wb") as fout:
-                budget -= shutil.copyfileobj(fin, fout) or st.st_size
-    return budget
-
-
-def _plan(scratch, work, hide, writable):
-    """{real path: kind}; kind in hide | show | tmpfs | writable; a deeper path's rule wins inside it."""
-    rules = {os.path.realpath(p): "show" for p in needed()}
-    rules.update({os.path.realpath(p): "hide" for p in [*hidden(), *hide] if os.path.lexists(p)})
-    rules.update({"/dev": "hide", "/tmp": "tmpfs", "/dev/shm": "tmpfs"})
-    rules.update({f"/dev/{d}": "show" for d in DEVICES + tuple(n for n in os.listdir("/dev") if n.startswith("nvidia"))})
-    rules.update({os.path.realpath(p): "writable" for p in writable})
-    rules[os.path.realpath(scratch)] = "tmpfs"
-    if work:
-        rules[os.path.realpath(work)] = "tmpfs"
-    return rules
-
-
-def _build_view(rules):
-    """Apply the rules, shallow paths first, then make everything read-only but the tmpfs and writable
-    mounts; returns those (the learner's own folders)."""
-    sources = {p: os.open(p, os.O_PATH) for p, kind in rules.items() if kind in ("show", "writable", "tmpfs")
-               and os.path.exists(p)}
-    null = os.open("/dev/null", os.O_PATH)
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing done here reaches the host
-    applied, open_up = {}, []
-    for path in sorted(rules, key=lambda p: (p.count("/"), p)):
-        kind = rules[path]
-        above = [p for p in applied if path.startswith(p.rstrip("/") + "/")]
-        masked = bool(above) and applied[max(above, key=len)] in ("hide", "tmpfs")
-        if masked and kind == "hide" or not masked and kind == "show" or (kind != "hide" and path not in sources
-                                                                            and not (kind == "tmpfs" and masked)):
-            continue
-        is_dir = os.path.isdir(f"/proc/self/fd/{sources[path]}") if path in sources else kind == "tmpfs" or os.path.isdir(path)
-        if masked and is_dir:
-            os.makedirs(path, 0o755, exist_ok=True)
-        elif masked:
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
-        if kind == "hide" and is_dir:
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-        elif kind == "hide" and os.path.exists(path):
-            _mount(f"/proc/self/fd/{null}", path, None, MS_BIND)
-        elif kind in ("show", "writable"):
-            _mount(f"/proc/self/fd/{sources[path]}", path, None, MS_BIND | MS_REC)
-        elif kind == "tmpfs":
-            shared = path in ("/tmp", "/dev/shm")
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
-                   f"size={SIZES.get(path, SIZES['work'])},mode={'1777' if shared else '0700'}")
-            if not shared and path in sources:
-                src = os.open(f"/proc/self/fd/{sources[path]}", os.O_RDONLY | os.O_DIRECTORY)
-                _copy_tree(src, path, 256 << 20)
-                os.close(src)
-        applied[path] = kind
-        if kind == "writable" or kind == "tmpfs" and path not in ("/tmp", "/dev/shm"):
-            open_up.append(path)
-    for name, target in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")]:
-        if not os.path.lexists(f"/dev/{name}"):
-            os.symlink(target, f"/dev/{name}")
-    for fd in [*sources.values(), null]:
-        os.close(fd)
-    _set_read_only("/", True, recursive=True)
-    for path in open_up + ["/tmp", "/dev/shm"]:
-        _set_read_only(path, False, recursive=False)
-    return open_up
 
 
 # ------------------------------------------------------- namespaces, users
@@ -253,14 +128,14 @@ def _nobody_can_read():
     """As root: could user `nobody` read the Python this process needs? (Tried with the effective uid.)"""
     if os.getuid() != 0:
         return False
-    os.setresgid(-1, NOBODY, -1)
-    os.setresuid(-1, NOBODY, -1)
     try:
-        for path in [os.path.dirname(os.__file__), *needed()]:
+        os.setresgid(-1, NOBODY, -1)
+        os.setresuid(-1, NOBODY, -1)
+        for path in [os.path.dirname(os.__file__), *mounts.needed()]:
             if os.path.isdir(path):
                 os.listdir(path)
         return True
-    except OSError:
+    except OSError:  # unreadable, or no `nobody` (a user namespace that maps only root)
         return False
     finally:
         os.setresuid(-1, 0, -1)
@@ -304,8 +179,9 @@ def _drop_privileges(owner):
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self stays its own after setuid
 
 
-def _forward_and_wait(child):
-    """In the caller's process: pass signals on to the learner's process group; exit with its status."""
+def _forward_and_wait(child, parent):
+    """In the caller's process: pass signals on to the learner's process group, kill it when `parent` (nbgrader,
+    the judge) is gone, and exit with its status."""
     def forward(signum, frame):
         try:
             os.killpg(child, signal.SIGKILL if signum == signal.SIGTERM else signum)
@@ -313,8 +189,17 @@ def _forward_and_wait(child):
             pass
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)
-    _, status = os.waitpid(child, 0)
-    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    try:
+        ended = os.pidfd_open(child)  # readable when the child ends
+    except (AttributeError, OSError):
+        ended = None
+    while True:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+        if os.getppid() != parent:
+            forward(signal.SIGTERM, None)
+        select.select([ended] if ended is not None else [], [], [], 1.0 if ended is not None else 0.1)
 
 
 def _limit(kind, value):
@@ -331,6 +216,19 @@ def _address_space():
         return 0
 
 
+def _forget_initial_environment():
+    """Zero the environment this process was started with (a forked probe still holds the grader's, which
+    /proc/self/environ shows); a kernel is exec'd afterwards anyway."""
+    try:
+        with open("/proc/self/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end
+    except (OSError, IndexError, ValueError):
+        return
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
+
+
 def refuse(why):
     """Exit NOT_CONTAINED with a message on stderr: learner code is not run."""
     os.write(2, f"course sandbox: {why}; learner code was not run (COURSE_SANDBOX="
@@ -344,6 +242,7 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
 
     Forks when namespaces are used: the caller continues in the learner's process (PID 1 of its
     namespace, in `work` or `scratch`) and the other process never returns."""
+    parent = os.getppid()
     if os.getsid(0) != os.getpid():
         os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -361,25 +260,24 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
         refuse("this machine does not allow the namespaces the sandbox needs")
     if isolated:
         try:
-            own = _build_view(_plan(scratch, work, hide, writable))
+            own = mounts.build(mounts.plan(scratch, work, hide, writable))
         except OSError as e:
             refuse(f"the sandbox could not be set up ({e})")  # half isolated: run nothing
         r, w = os.pipe()
         pid = os.fork()
         if pid:
             os.close(r)
-            _forward_and_wait(pid)
+            _forward_and_wait(pid, parent)
         os.close(w)
         os.setpgid(0, 0)  # a group of its own: the forwarder's signals reach it and all it starts, once
         owner = NOBODY if mode == "auto" and isolated == "root" and _nobody_can_read() else None
         try:
-            _mount("proc", "/proc", "proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            mounts.own_proc()
             _give(own if owner is not None else [], owner)
             _drop_privileges(owner)
         except OSError as e:
             refuse(f"the sandbox could not be set up ({e})")
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        import select
         if select.select([r], [], [], 0)[0]:  # the forwarder died before PDEATHSIG was set
             os._exit(NOT_CONTAINED)
         os.close(r)
@@ -390,7 +288,7 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
             src = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
             work = os.path.join(scratch, os.path.basename(os.path.normpath(work)) or "work")
             os.makedirs(work, exist_ok=True)
-            _copy_tree(src, work, 256 << 20)
+            mounts.copy_tree(src, work, mounts.COPY_BYTES)
             os.close(src)
         if mode in ("auto", "nobody") and _nobody_can_read():
             _give([scratch, *writable], NOBODY)
@@ -403,6 +301,7 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
     os.chdir(work or scratch)
     os.environ.clear()
     os.environ.update(env)
+    _forget_initial_environment()
     for key in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "MPLCONFIGDIR"):
         os.makedirs(env[key], exist_ok=True)
     tempfile.tempdir = scratch
