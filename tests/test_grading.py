@@ -1,7 +1,11 @@
 """The seam itself: what crosses the wire, and what a probe can and cannot do to the judge."""
 
 import collections
+import json
 import math
+import os
+import random
+import struct
 import time
 
 import numpy as np
@@ -10,7 +14,9 @@ import torch
 
 from course.grading import wire
 from course.grading.handles import LearnerError, Local
-from course.grading.judge import ProbeCrash, ProbeLoadError, ProbeTimeout, RemoteLesson
+from course.grading.judge import (OUTPUT_HEAD, OUTPUT_TAIL, AnswerTooLarge, BudgetExhausted, ProbeCrash,
+                                  ProbeLoadError, ProbeTimeout, RemoteLesson)
+from course.grading.verdict import describe
 
 
 def roundtrip(value):
@@ -59,6 +65,47 @@ def test_subclasses_cross_as_plain_values_and_objects_as_opaque():
 def test_malformed_messages_are_refused(data):
     with pytest.raises(wire.WireError):
         wire.loads(data)
+
+
+def _message(value, blobs=()):
+    header = json.dumps({"v": value, "n": [len(b) for b in blobs]}).encode()
+    return struct.pack("<Q", len(header)) + header + b"".join(blobs)
+
+
+@pytest.mark.parametrize("data", [
+    # a generator state of the wrong size: torch raised RuntimeError through wire.loads
+    _message({"_": "generator", "state": {"dtype": "uint8", "shape": [3], "blob": 0}}, [b"abc"]),
+    # an empty tensor whose other dimensions overflow: RuntimeError too
+    _message({"_": "tensor", "dtype": "float32", "shape": [0, 2**62, 2**62], "blob": 0}, [b""]),
+    _message({"_": "npscalar", "dtype": "zz", "blob": 0}, [b"\0" * 8]),
+    struct.pack("<Q", wire.MAX_HEADER + 1) + b"{}"])
+def test_crafted_headers_are_refused_as_wire_errors(data):
+    with pytest.raises(wire.WireError):
+        wire.loads(data)
+
+
+def test_random_and_mutated_messages_raise_only_wire_errors():
+    rng = random.Random(19)
+    samples = [wire.dumps(v) for v in ([1, 2.5, "x"], {"t": torch.arange(6.0).reshape(2, 3)}, (b"ab", {1, 2}),
+                                       torch.Generator().manual_seed(0), np.arange(4), torch.Size([2, 3]))]
+    tags = [b'"tensor"', b'"generator"', b'"size"', b'"ndarray"', b'"npscalar"', b'"dict"', b'"int"', b'"set"']
+    for _ in range(3000):
+        data = bytearray(rng.choice(samples))
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.randrange(4)
+            at = rng.randrange(len(data) + 1)
+            if kind == 0 and at < len(data):
+                data[at] = rng.randrange(256)
+            elif kind == 1:
+                data[at:at] = rng.choice(tags + [b"-1", b"1e400", b"[", b"]", b'"', b"99999999999999999999"])
+            elif kind == 2:
+                del data[at:at + rng.randint(1, 8)]
+            else:
+                data = bytearray(rng.randbytes(rng.randint(0, 64)))
+        try:
+            wire.loads(bytes(data))
+        except wire.WireError:
+            pass  # anything else fails the test
 
 
 def test_generators_advance_as_in_a_local_call(tmp_path):
@@ -154,3 +201,201 @@ def test_local_handles_make_the_same_round_trip():
                                                                           torch.Generator().manual_seed(1).get_state())
     with pytest.raises(LearnerError, match="ZeroDivisionError"):
         Local(lambda: 1 / 0)()
+
+
+def test_what_learner_code_prints_comes_back_bounded(tmp_path):
+    lesson = _lesson(tmp_path, "import os, sys\n\ndef f():\n    print('hello')\n"
+                               "    print('to stderr', file=sys.stderr)\n"
+                               "    sys.__stdout__.write('and the original\\n')\n    return 1\n\n"
+                               "def flood():\n    for i in range(100000):\n        print('line', i)\n"
+                               "    os.write(1, b'x' * (8 << 20))\n    print('the end')\n    return 2\n")
+    lesson.set_deadline(30)
+    try:
+        assert lesson.f() == 1
+        assert lesson.take_output() == "hello\nto stderr\nand the original\n"
+        assert lesson.flood() == 2
+        out = lesson.take_output()
+        assert out.startswith("line 0\nline 1\n") and out.endswith("xxthe end\n"), out[-200:]
+        assert "more bytes not shown ...]" in out and len(out) < OUTPUT_HEAD + OUTPUT_TAIL + 100
+        assert lesson.take_output() == ""
+    finally:
+        lesson.close()
+
+
+def test_judge_file_records_what_each_exercise_printed(tmp_path):
+    from course import lessons as registry
+    from course.classroom.setup import solution_notebook
+    from course.grading.lesson_judge import grading_calls, judge_file
+    from tests.nbgrader_learners import py_text, solved
+
+    lesson = registry.get("01")
+    text = py_text(solved(lesson, "all")).replace("def build_vocab(words):\n",
+                                                    "def build_vocab(words):\n    print('debug', len(words))\n", 1)
+    path = tmp_path / f"{lesson.name}.py"
+    path.write_text(text)
+    calls = grading_calls(lesson, solution_notebook(lesson))
+    calls = {ex: calls[ex] for ex in ("build_vocab", "count_bigrams")}
+    printed = {}
+    verdicts = judge_file(lesson, path, calls, seconds=20, printed=printed)
+    assert verdicts == {"build_vocab": ("pass", ""), "count_bigrams": ("pass", "")}
+    assert printed["build_vocab"].startswith("debug ") and "count_bigrams" not in printed
+
+
+# Learner code that writes its own bytes on the probe's socket to the judge.
+SOCKET = """import os, stat, struct, time
+
+def _sock():
+    return next(fd for fd in range(3, 64) if _is_socket(fd))
+
+def _is_socket(fd):
+    try:
+        return stat.S_ISSOCK(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+def half_sent():
+    os.write(_sock(), struct.pack('<Q', 1000) + b'x')  # 1000 bytes announced, one sent, the rest never
+    return 1
+
+def huge_header():
+    os.write(_sock(), struct.pack('<QQ', 8 + (200 << 20), 200 << 20))
+    chunk = b'[' + b'0,' * (1 << 19)
+    for _ in range(400):
+        os.write(_sock(), chunk)
+
+def huge_body():
+    os.write(_sock(), struct.pack('<Q', 900 << 20))
+    chunk = bytes(1 << 20)
+    for _ in range(900):
+        os.write(_sock(), chunk)
+
+def announced_only():
+    os.write(_sock(), struct.pack('<Q', 60 << 20))  # under the cap, and then nothing
+    time.sleep(30)
+
+def ok():
+    return 7
+"""
+
+
+def _peak_rss_reset():
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def _peak_rss():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) << 10 for line in fh if line.startswith("VmHWM:"))
+
+
+def test_a_message_cut_short_times_out_and_the_next_call_gets_a_fresh_probe(tmp_path):
+    lesson = _lesson(tmp_path, SOCKET)
+    lesson.set_deadline(1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProbeTimeout):
+            lesson.half_sent()
+        assert time.monotonic() - started < 6  # 1 s limit + 2 s grace, not forever
+        assert lesson.ok() == 7
+    finally:
+        lesson.close()
+
+
+@pytest.mark.parametrize("name", ["huge_header", "huge_body"])
+def test_an_answer_too_large_is_refused_without_the_judge_holding_it(tmp_path, name):
+    lesson = _lesson(tmp_path, SOCKET)
+    lesson.set_deadline(20)
+    try:
+        assert lesson.ok() == 7
+        _peak_rss_reset()
+        before, started = _peak_rss(), time.monotonic()
+        with pytest.raises(AnswerTooLarge) as e:
+            getattr(lesson, name)()
+        assert _peak_rss() - before < 32 << 20 and time.monotonic() - started < 10
+        status, message = describe(name, e.value)
+        assert status == "error" and message.startswith(f"{name}: answer too large: your code sent back"), message
+        assert lesson.ok() == 7
+    finally:
+        lesson.close()
+
+
+def test_an_announced_size_is_not_allocated_before_it_arrives(tmp_path):
+    lesson = _lesson(tmp_path, SOCKET)
+    lesson.set_deadline(1)
+    try:
+        assert lesson.ok() == 7
+        _peak_rss_reset()
+        before = _peak_rss()
+        with pytest.raises(ProbeTimeout):
+            lesson.announced_only()
+        assert _peak_rss() - before < 16 << 20
+    finally:
+        lesson.close()
+
+
+def test_a_learners_time_budget_ends_their_remaining_checks(tmp_path):
+    path = tmp_path / "slow.py"
+    path.write_text("import time\n\ndef slow():\n    time.sleep(1.5)\n    return 1\n\ndef fast():\n    return 2\n")
+    lesson = RemoteLesson(path, budget=3.0)
+    lesson.set_deadline(10)
+    started = time.monotonic()
+    try:
+        assert lesson.slow() == 1
+        with pytest.raises(BudgetExhausted):
+            lesson.slow()  # about 1.4 s of the budget left: stopped then
+        with pytest.raises(BudgetExhausted) as e:
+            lesson.fast()  # not run at all
+        assert time.monotonic() - started < 5.5
+        status, message = describe("fast", e.value)
+        assert status == "timeout" and "time budget of 3 s" in message, message
+    finally:
+        lesson.close()
+
+
+STEAL = """import gc, os, sys
+
+def die():
+    os._exit(0)
+
+def steal(prefix):
+    found = set()
+    frame = sys._getframe()
+    while frame is not None:
+        found |= {v for v in frame.f_locals.values() if isinstance(v, str) and v.startswith(prefix) and v != prefix}
+        frame = frame.f_back
+    for obj in gc.get_objects():
+        values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple, set)) else ()
+        found |= {v for v in values if isinstance(v, str) and v.startswith(prefix) and v != prefix}
+    return sorted(found)
+"""
+
+
+def test_a_probe_forked_after_a_crash_holds_no_value_of_the_check(tmp_path):
+    """The probe that replaces a crashed one is forked from the zygote, not from inside the check that
+    is running (whose frames hold its expected values)."""
+    lesson = _lesson(tmp_path, STEAL)
+    expected = f"oracle-{os.getpid()}-{time.time()}"  # noqa: F841 - what a check holds when it calls
+    held = {"expected": expected, "values": [expected]}
+    try:
+        with pytest.raises(ProbeCrash):
+            lesson.die()
+        assert lesson.steal("oracle-") == [] and held
+        assert lesson.steal("oracle-") == []
+    finally:
+        lesson.close()
+
+
+def test_a_zygote_that_was_killed_is_replaced_by_a_fresh_interpreter(tmp_path):
+    import signal
+
+    from course.grading.zygote import zygote
+
+    lesson = _lesson(tmp_path, "import sys\n\ndef f():\n    return 'pytest' in sys.modules\n")
+    try:
+        assert lesson.f() is True  # forked from this process: everything it imported
+        old = zygote.pid
+        os.kill(old, signal.SIGKILL)
+        lesson.close()
+        assert lesson.f() is False and zygote.pid != old  # a new interpreter, not a fork of this one
+    finally:
+        lesson.close()

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,9 +28,12 @@ from tests.nbgrader_learners import py_text, solved, write
 LESSON = registry.get("01")
 HOSTILE = Path(__file__).parent / "hostile"
 FILES = sorted(HOSTILE.glob("*.py"))
+NB_FILES = [p for p in FILES if not p.name.startswith("probe_")]  # probe_*: attacks on the pytest route's judge
 POINTS = {"build_vocab": 1, "count_bigrams": 2, "bigram_probs": 1, "sample_name": 2, "nll": 2,
           "bigram_dataset": 1, "neural_nll": 2, "sgd_step": 2}
 MEMORY_GB = "0.5"  # the memory hog asks for 3 GiB
+RUN_SECONDS = 90  # one file's run, all 8 exercises (a check times out after 10 s)
+JUDGE_MEMORY = 1 << 30  # peak resident memory of the judge (pytest) process; honest runs take ~0.4 GiB
 GUARDED = [registry.ROOT / "checks", registry.ROOT / "course"]
 
 
@@ -40,6 +44,29 @@ def expected(path):
     if "*" in pairs:
         return {ex: pairs["*"] for ex in POINTS}
     return {ex: pairs.get(ex, "pass") for ex in POINTS}
+
+
+def lines(path, key):
+    """The items of the file's optional `# key: a, b` line."""
+    found = re.search(rf"^# {key}: (.*)$", path.read_text(), re.M)
+    return [item.strip() for item in found.group(1).split(", ")] if found else []
+
+
+def run_judge(cmd, seconds):
+    """(exit status, output, peak resident bytes of the judge process, seconds) of `cmd`."""
+    with open(os.devnull) as null, subprocess.Popen(cmd, stdin=null, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.STDOUT, cwd=registry.ROOT) as proc:
+        out, killer = [], threading.Timer(seconds, proc.kill)
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))
+        started = time.monotonic()
+        killer.start()
+        reader.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        took = time.monotonic() - started
+        killer.cancel()
+        reader.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, out[0].decode("utf-8", errors="replace"), usage.ru_maxrss << 10, took
 
 
 def submission(path):
@@ -71,12 +98,18 @@ def test_pytest_route(tmp_path, path):
     before = fingerprint(GUARDED)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lessons", str(copy),
            "--memory-limit", MEMORY_GB, "--check-timeout", "10", "checks/lesson01"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=registry.ROOT, timeout=300)
-    out = proc.stdout + proc.stderr
+    code, out, peak, took = run_judge(cmd, 300)
     table = parse_summary(out).get("01")
     assert table == expected(path), out
-    assert proc.returncode == (0 if set(table.values()) == {"pass"} else 1), out
+    assert code == (0 if set(table.values()) == {"pass"} else 1), out
     assert f"{sum(s == 'pass' for s in table.values())} of 8 exercises pass" in out, out
+    for text in lines(path, "says"):
+        assert text in out, out
+    for text in lines(path, "never"):
+        assert text not in out, out
+    assert not re.search("[\x1b\x80-\x9f]", out), "a terminal escape reached the report"
+    assert took < RUN_SECONDS, f"the run took {took:.0f} s"
+    assert peak < JUDGE_MEMORY, f"the judge held {peak >> 20} MiB"
     time.sleep(0.3)
     assert lingering(str(copy)) == [], "a process started by learner code outlived the run"
     assert fingerprint(GUARDED) == before, "learner code changed checks/ or course/"
@@ -91,14 +124,14 @@ def test_nbgrader_route(tmp_path, monkeypatch):
 
     monkeypatch.setenv("COURSE_MEMORY_LIMIT_GB", MEMORY_GB)
     course_dir, submissions = tmp_path / "course", tmp_path / "submissions"
-    for path in FILES:
+    for path in NB_FILES:
         write(submissions / path.stem.replace("_", "-"), f"{LESSON.name}.py", submission(path))
     init(course_dir, timeout=15, lessons=[LESSON])
     release(course_dir, [LESSON])
     before = fingerprint(GUARDED)
     outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=10,
                      memory_gb=float(MEMORY_GB))
-    for path in FILES:
+    for path in NB_FILES:
         learner = path.stem.replace("_", "-")
         want = expected(path)
         outcome = outcomes[learner]

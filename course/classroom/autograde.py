@@ -198,7 +198,9 @@ def cell_verdicts(path, lesson):
         verdict = "pass"
         for o in cell.get("outputs", []):
             if o.output_type == "error":
-                if o.ename in ("CellTimeoutError", "KeyboardInterrupt"):  # nbgrader interrupts a cell at its timeout
+                if o.ename == "CheckFailed":  # a check cell's verdict (course.grading.notebook), in one line
+                    verdict = first_line(o.evalue)
+                elif o.ename in ("CellTimeoutError", "KeyboardInterrupt"):  # nbgrader interrupts a cell at its timeout
                     verdict = "timeout: the cell did not finish in time (an infinite loop?)"
                 elif o.ename == "NotImplementedError" or (o.ename == "LearnerError"
                                                           and o.evalue.startswith("NotImplementedError")):

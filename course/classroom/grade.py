@@ -17,6 +17,7 @@ from ..grading import record, sandbox
 from ..grading.integrity import Guard
 from .autograde import LEARNER_TIMEOUT, add_exit_guard, autograde, cell_verdicts, describe_failure, seal_notes
 from .collect import LEARNER_ID, Submission, collect
+from .mistakes import save_verdicts
 from .report import not_graded_feedback, write_report
 from .seal import clean_course, protect_page, snapshot_path, take_snapshot, write_new
 from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
@@ -34,6 +35,7 @@ class Outcome:
     score: float = 0.0
     max_score: float = 0.0
     exercises: dict = field(default_factory=dict)  # exercise -> "pass" or why it scored 0
+    verdicts: dict = field(default_factory=dict)  # exercise -> (status, the judge's whole message)
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     seconds: float = 0.0  # time nbgrader took for this learner
@@ -66,6 +68,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     are the judge's (course.grading), run on the submitted code in a contained probe.
     """
     require_folder(course_dir)
+    from ..grading.zygote import prepare  # torch: only when grading
+
+    prepare([f"checks.lesson{lesson.number}.exercises"])  # probes fork from it: before any learner's data is read
     course_dir = Path(course_dir)
     if not (course_dir / "release" / lesson.folder).is_dir():
         raise GradingError(f"{lesson.folder} is not released in {course_dir}: run `course nbgrader release "
@@ -177,6 +182,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                 if LEARNER_ID.match(o.learner)}
     record.verify_export(course_dir / "grades.csv", recorded, unchanged)
     write_report(course_dir / "reports" / f"{lesson.folder}.csv", outcomes)
+    save_verdicts(course_dir, lesson, outcomes)
     for outcome in outcomes.values():
         log(outcome.summary())
     log(f"{lesson.folder}: {len(graded)} of {len(outcomes)} learners graded; grades: {course_dir / 'grades.csv'}, "
@@ -220,6 +226,7 @@ def _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout,
     sandbox.kill_descendants()
     guard.verify(outcome.learner)  # before anything of this learner is recorded
     points = {}
+    outcome.verdicts = dict(verdicts)
     for ex in exercises(lesson):
         status, message = verdicts[ex.name]
         points[ex.test] = ex.points if status == "pass" else 0.0

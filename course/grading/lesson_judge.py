@@ -58,11 +58,14 @@ def grading_calls(lesson, solution_nb):
     return out
 
 
-def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False, sha256=None):
+def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False, sha256=None, budget=None,
+               printed=None):
     """{exercise: (status, message)} for the learner's file at `path` (.py or .ipynb). `lenient`: a
     notebook cell with a syntax error costs only what it defines (as when nbgrader runs it). `sha256`:
     the file must be exactly that (the snapshot taken at collect time), else TamperError; the bytes
-    checked are the bytes graded."""
+    checked are the bytes graded. `budget`: seconds for all the file's checks together (the exercises
+    after it are `timeout`). `printed`: a dict that receives, per exercise, what the learner's code
+    printed (bounded)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as fh:
         data = fh.read()
@@ -72,7 +75,8 @@ def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False,
     torch.set_num_threads(1)  # before the probe forks: tiny tensors, and no thread pool to inherit
     checks = importlib.import_module(f"checks.lesson{lesson.number}.exercises")
     kwargs = {} if memory_gb is None else {"memory_gb": memory_gb}
-    learner = RemoteLesson(path, text=data.decode("utf-8", errors="replace"), module_name=f"learner_{lesson.folder}", lenient=lenient, **kwargs)
+    learner = RemoteLesson(path, text=data.decode("utf-8", errors="replace"),
+                           module_name=f"learner_{lesson.folder}", lenient=lenient, budget=budget, **kwargs)
     verdicts = {}
     try:
         for exercise, exercise_calls in calls.items():
@@ -85,7 +89,9 @@ def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False,
                     verdict = describe(exercise, e, seconds) or ("error", f"{exercise}: the check itself failed: {type(e).__name__}: {e}")
                     break
             verdicts[exercise] = verdict
-            learner.take_output()
+            output = learner.take_output()
+            if printed is not None and output:
+                printed[exercise] = output
     finally:
         learner.close()
     return verdicts

@@ -1,8 +1,8 @@
 """The probe: the only process in which learner code runs.
 
-Forked from the judge after its imports (torch is loaded once, in the judge),
-contained by `sandbox.contain`, it loads the learner's definitions and then
-answers requests on a socket, one at a time:
+Forked from the zygote (a copy of the judge after its imports, taken before
+any check ran), contained by `sandbox.contain`, it loads the learner's
+definitions and then answers requests on a socket, one at a time:
 
     hello    {"loaded": true}  once, when the definitions are loaded (or failed to)
     request  {"name": "nll", "fn": null | [module, qualname], "args": [...], "kwargs": {...}, "seconds": 30}
@@ -14,6 +14,7 @@ changes only what this process answers, and the judge trusts no answer
 beyond comparing it with its own oracle values.
 """
 
+import io
 import os
 import signal
 import socket
@@ -67,6 +68,7 @@ def serve(sock, path, text, module_name, memory_gb, output_fd, scratch, lenient=
     status = 0
     try:
         sandbox.contain([sock.fileno(), output_fd], output_fd, scratch, memory_gb)
+        _print_to_output()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         from ..loader import LoadError, load
@@ -83,6 +85,7 @@ def serve(sock, path, text, module_name, memory_gb, output_fd, scratch, lenient=
         except BaseException as e:  # definition-time code that exits or raises something odd
             module, load_error = None, f"loading the definitions of {path} failed: {type(e).__name__}: {e}"
         signal.setitimer(signal.ITIMER_REAL, 0)
+        _flush()
         send(sock, wire.dumps({"loaded": load_error is None}))  # the judge tells a hung load from a hung check
 
         def lookup(name):
@@ -98,11 +101,35 @@ def serve(sock, path, text, module_name, memory_gb, output_fd, scratch, lenient=
             if load_error is not None:
                 send(sock, wire.dumps({"load_error": load_error}))
                 continue
-            send(sock, _answer(message, lookup, path))
+            answer = _answer(message, lookup, path)
+            _flush()  # what it printed is in the pipe before the answer is on the socket
+            send(sock, answer)
     except BaseException:
         status = 71
     finally:
         os._exit(status)
+
+
+def _print_to_output():
+    """sys.stdout and sys.stderr write to fd 1 and 2, which contain() pointed at the judge's output
+    pipe: the objects inherited from the judge (pytest's capture) wrote to descriptors now closed."""
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                  line_buffering=True)
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+        _streams.append(stream)
+
+
+_streams = []
+
+
+def _flush():
+    for stream in _streams:  # ours, not whatever learner code put in sys.stdout
+        try:
+            stream.flush()
+        except BaseException:  # closed by learner code: what it held is lost, not the answer
+            pass
 
 
 def _alarm(signum, frame):

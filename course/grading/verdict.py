@@ -7,20 +7,40 @@ words in pytest's table, `course status` and the nbgrader reports.
 import os
 import re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Terminal escape sequences, whole (not only their ESC, which leaves "[31m" behind): CSI (colours,
+# cursor moves, clearing the screen), OSC (window titles, hyperlinks, clipboard), DCS/SOS/PM/APC
+# strings, two-character escapes, and their 8-bit forms.
+_ESCAPES = re.compile(r"""
+      \x1b\[ [0-?]* [ -/]* [@-~]?
+    | \x9b [0-?]* [ -/]* [@-~]?
+    | \x1b\] [^\x07\x1b\x9c\n]* (?:\x07|\x1b\\|\x9c)?
+    | \x9d [^\x07\x1b\x9c\n]* (?:\x07|\x1b\\|\x9c)?
+    | \x1b [PX^_] [^\x1b\x9c\n]* (?:\x1b\\|\x9c)?
+    | [\x90\x98\x9e\x9f] [^\x1b\x9c\n]* (?:\x1b\\|\x9c)?
+    | \x1b [ -/]* [0-~]?
+""", re.X)
+# What is left of control characters (but tab and newline), C1 controls, and the bidirectional
+# overrides that make a line read otherwise than it is.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_escapes(text):
+    """`text` with no terminal escape sequence and no control character but tab and newline."""
+    return _CONTROL.sub("", _ESCAPES.sub("", str(text)))
 
 
 def learner_text(text, limit=2000):
-    """Text from the learner's side, made safe to print in a report: no control characters (no
-    terminal escapes), and every line after the first indented, so that it can never pass for a
-    line of the results table or a section header."""
-    lines = _CONTROL.sub("", str(text)[:limit]).splitlines() or [""]
+    """Text from the learner's side, made safe to print in a report: no escape sequences or control
+    characters, and every line after the first indented, so that it can never pass for a line of
+    the results table or a section header. `limit`: characters kept (None: all)."""
+    text = str(text)
+    lines = strip_escapes(text if limit is None else text[:limit]).splitlines() or [""]
     return "\n".join([lines[0]] + [f"    {line}" for line in lines[1:]])
 
 from ..assertions import CheckFailure
 from ..loader import LoadError
 from .handles import LearnerError, Missing
-from .judge import ProbeCrash, ProbeLoadError, ProbeTimeout
+from .judge import AnswerTooLarge, BudgetExhausted, ProbeCrash, ProbeLoadError, ProbeTimeout
 
 
 def display(path):
@@ -31,11 +51,11 @@ def display(path):
 
 
 def where(frame):
-    filename, lineno = frame[0], frame[1]
+    filename, lineno = frame[0], frame[1]  # learner code can name its own frames: shown as text
     if " (cell" in filename:
         path, cell = filename.split(" (cell", 1)  # a notebook cell, numbered as Jupyter shows it
-        return f"{display(path)}, cell {cell.strip(' )')}, line {lineno}"
-    return f"{display(filename)}:{lineno}"
+        return learner_text(f"{display(path)}, cell {cell.strip(' )')}, line {lineno}", 300)
+    return learner_text(f"{display(filename)}:{lineno}", 300)
 
 
 def _part_of(name, exercise):
@@ -51,6 +71,13 @@ def describe(exercise, e, seconds=None):
         return "cannot load", learner_text(e)
     if isinstance(e, Missing):
         return "cannot load", learner_text(e.message)
+    if isinstance(e, BudgetExhausted):
+        return "timeout", f"{exercise}: {e}"
+    if isinstance(e, AnswerTooLarge):
+        return "error", (f"{exercise}: answer too large: your code {e} (a tensor far larger than the "
+                         f"docstring's shape?)")
+    if isinstance(e, ProbeTimeout) and len(e.args) > 1:  # e.g. learner code wrote on the probe's socket
+        return "timeout", f"{exercise}: your code {e.args[1]} within {seconds or e.args[0]:g} s, so it was stopped"
     if isinstance(e, ProbeTimeout):
         return "timeout", (f"{exercise}: did not finish within {seconds or e.args[0]:g} s and ignored the "
                            f"interrupt, so it was stopped (an infinite loop inside `try: ... except: pass`?)")
@@ -65,9 +92,10 @@ def describe(exercise, e, seconds=None):
         f = frames[-1]
         if _part_of(f[2], exercise):
             return "not attempted", f"{exercise}: not attempted yet ({where(f)})"
-        return "not attempted", f"{exercise}: not attempted yet: it needs {f[2]}, still blank at {where(f)}"
+        return "not attempted", (f"{exercise}: not attempted yet: it needs {learner_text(f[2], 200)}, still "
+                                 f"blank at {where(f)}")
     if e.type_name == "CheckTimeout":
-        stopped = f" (stopped in {frames[-1][2]} at {where(frames[-1])})" if frames else ""
+        stopped = f" (stopped in {learner_text(frames[-1][2], 200)} at {where(frames[-1])})" if frames else ""
         limit = f"{seconds:g} s" if seconds else "the time limit"
         return "timeout", (f"{exercise}: did not finish within {limit}: an infinite loop? (a `while` whose "
                            f"condition never changes, a sampler that never samples '.'){stopped}")
@@ -75,7 +103,7 @@ def describe(exercise, e, seconds=None):
     if e.type_name in ("MemoryError",) or "can't allocate memory" in e.message:
         lines[0] += " (the probe's memory limit is $COURSE_MEMORY_LIMIT_GB, default 4 GiB)"
     for f in frames[-3:]:
-        lines.append(f"  {learner_text(where(f), 300)} in {learner_text(f[2], 200)}\n      {learner_text(f[3], 300)}")
+        lines.append(f"  {where(f)} in {learner_text(f[2], 200)}\n      {learner_text(f[3], 300)}")
     return "error", "\n".join(lines)
 
 
