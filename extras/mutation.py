@@ -504,13 +504,6 @@ EQUIVALENT = {
         "UTF-8 never holds the byte 255, so range(255) answers every lookup range(256) does",
     "07 encode_special | drop key= | special = \"(\" + \"|\".join(regex.escape(s) for s in (sorted(allowed, "
     "reverse=True))) + \")\"": "reverse lexicographic order also puts a token before any token it is a prefix of",
-    "07 encode_special | True -> False | special = \"(\" + \"|\".join(regex.escape(s) for s in sorted(allowed, "
-    "key=len, reverse=False)) + \")\"": "the order of the alternatives matters only when one special token is a "
-    "prefix of another, which no encoding has and neither the exercise nor tiktoken (whose order is a hash map's) "
-    "defines",
-    "07 encode_special | drop reverse= | special = \"(\" + \"|\".join(regex.escape(s) for s in (sorted(allowed, "
-    "key=len))) + \")\"": "the order of the alternatives matters only when one special token is a prefix of "
-    "another, which no encoding has and neither the exercise nor tiktoken (whose order is a hash map's) defines",
     "07 train_fast | Gt -> GtE | if (counts[p] >= 0):": "an entry pushed with count 0 is skipped when popped "
     "(c == 0): the same merges",
     # Found by --rest (the mutants beyond the sample of 30 per exercise).

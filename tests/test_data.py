@@ -82,3 +82,21 @@ def test_cli_says_one_sentence_offline(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("course: Could not download") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_embedded_names_are_cached_and_a_changed_copy_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    parsed = data._names_from_parquet(2017)
+    assert data.embedded_names() == parsed  # read from the parquet file, and cached
+    cached = tmp_path / "names-2017.txt"
+    assert cached.read_text().split("\n") == parsed
+
+    def no_parquet(year):
+        raise AssertionError("the cached copy should have been used")
+
+    with monkeypatch.context() as m:
+        m.setattr(data, "_names_from_parquet", no_parquet)
+        assert data.embedded_names() == parsed
+    cached.write_text("\n".join(parsed[:-1] + ["zzz"]))  # edited: its sha256 differs
+    assert data.embedded_names() == parsed
+    assert cached.read_text().split("\n") == parsed  # and the good list replaced it

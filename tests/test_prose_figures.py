@@ -207,7 +207,9 @@ def lesson07_compression():
             out[v, name] = len(sample.encode()) / len(m.encode_ordinary(sample, merges, m.GPT4_SPLIT_PATTERN))
     for enc_name in ("gpt2", "cl100k_base"):
         enc = data.tiktoken_encoding(enc_name)
-        out[enc_name, "n_vocab"] = enc.n_vocab
+        out[enc_name, "tokens"] = len(data.tiktoken_ranks(enc_name)) + len(data.TIKTOKEN_SPECIAL_TOKENS[enc_name])
+        out[enc_name, "max_id"] = enc.max_token_value
+        out[enc_name, "unused"] = enc.max_token_value + 1 - out[enc_name, "tokens"]  # ids no token has
         for name, sample in (("held_out", held_out), ("multilingual", m.MULTILINGUAL)):
             out[enc_name, name] = len(sample.encode()) / len(enc.encode_ordinary(sample))
     return out, m.build_vocab(merges)
@@ -550,10 +552,11 @@ QUOTES = [
     quote("07", "the benchmark measured {} s (naive) against {} s (fast) of CPU",
           exact(bench("07", L07_NAIVE, 1)), exact(bench("07", L07_FAST, 1)), where="fast"),
     quote("07", "On Shakespeare each merge helps: about {} bytes per token at 512 tokens, {} at 2,048 (GPT-2: {} with "
-          "{} tokens, GPT-4: {} with {}).", about(compression(512, "held_out"), 0.05),
+          "{} tokens, GPT-4: {} with {}, whose ids run to {} with {} unused).", about(compression(512, "held_out"), 0.05),
           exact(compression(2048, "held_out")), exact(compression("gpt2", "held_out")),
-          exact(compression("gpt2", "n_vocab")), exact(compression("cl100k_base", "held_out")),
-          exact(compression("cl100k_base", "n_vocab"))),
+          exact(compression("gpt2", "tokens")), exact(compression("cl100k_base", "held_out")),
+          exact(compression("cl100k_base", "tokens")), exact(compression("cl100k_base", "max_id")),
+          exact(compression("cl100k_base", "unused"))),
     quote("07", "help almost nothing ({} bytes per token at 2,048)", exact(compression(2048, "multilingual"))),
     quote("07", "and it shows ({} bytes per token on the sample)", exact(compression("cl100k_base", "multilingual"))),
     quote("07", "gets {} bytes per token at 512 and {} at 2,048 on held-out Shakespeare, {} at 2,048 on the "

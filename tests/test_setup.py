@@ -42,7 +42,50 @@ def test_pip_output_goes_to_a_log_not_to_the_learner():
     # setuptools prints an "Editable installation" warning box on every `pip install -e .`.
     proc = make("-n", "start", "VENV=/nonexistent/.venv")
     install = [line for line in proc.stdout.splitlines() if "pip install -e" in line]
-    assert install and all("> /nonexistent/.venv/install.log 2>&1" in line for line in install)
+    assert install and all("pip install -e '.' 2>&1 | tee -a /nonexistent/.venv/install.log | awk" in line
+                           for line in install)
+
+
+FAKE_PIP = """#!/bin/sh
+# A Python whose pip prints what a real install prints (abridged), for the Makefile's progress lines.
+case "$*" in
+  *"pip install --upgrade pip"*) echo "Requirement already satisfied: pip";;
+  *"pip install -e"*) echo "Obtaining file:///course"; echo "Collecting torch==2.13.0"
+     echo "  Downloading torch-2.13.0-cp311-cp311-manylinux_2_28_x86_64.whl (200.1 MB)"
+     echo "Collecting tqdm>=4.66"; echo "  Downloading tqdm-4.70.1-py3-none-any.whl (80 kB)"
+     echo "Installing collected packages: tqdm, torch, llm-from-scratch"
+     echo "Successfully installed llm-from-scratch-0.1.0 torch-2.13.0 tqdm-4.70.1";;
+  *"course.pairing"*) echo "installed settings";;
+  *) exit 0;;
+esac
+"""
+
+
+def test_the_install_shows_a_line_per_stage(tmp_path):
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(FAKE_PIP)
+    (venv / "bin" / "python").chmod(0o755)
+    proc = make(str(venv / ".learner"), f"VENV={venv}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"installing the course into {venv} (a few minutes the first time")
+    assert lines[1:6] == ["  upgrading pip", "  resolving the requirements", "  downloading torch 2.13.0 (200.1 MB)",
+                          "  installing the packages (torch takes the longest)",
+                          "  installed 3 packages (2 downloaded)"], proc.stdout
+    assert lines[6].startswith("  the course's Jupyter settings installed; done in 0 min ")
+    log = (venv / "install.log").read_text()
+    assert "Obtaining file:///course" in log and "installed settings" in log, "the learner saw less; the log has all"
+
+
+def test_a_failed_install_says_so_and_shows_the_log(tmp_path):
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(FAKE_PIP.replace('echo "Successfully installed', 'exit 1; echo "'))
+    (venv / "bin" / "python").chmod(0o755)
+    proc = make(str(venv / ".learner"), f"VENV={venv}")
+    assert proc.returncode != 0 and not (venv / ".learner").exists()
+    assert f"the install failed: the whole log is in {venv}/install.log" in proc.stdout
 
 
 def test_bare_pytest_runs_the_learner_checks_and_make_test_the_suite():

@@ -25,6 +25,7 @@ HINTS = {  # the message names the mistake
     "nll_tensor": "expected a Python float",
     "vocab_no_return": "got NoneType",
     "neural_one_hot_no_classes": "num_classes",
+    "sgd_one_hot_no_classes": "num_classes",
 }
 
 

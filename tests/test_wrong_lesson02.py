@@ -33,6 +33,8 @@ HINTS = {  # the message names the mistake
     "ce_alias": "calls log_softmax",
     "ce_alias_logsumexp": "calls logsumexp",
     "ce_max_no_keepdim": "keepdim=True",
+    "ce_one_hot_without_num_classes": "num_classes",
+    "embed_one_hot_without_num_classes": "num_classes",
     "sample_softmax_dim0": "dim=1",
     "forward_softmax": "no softmax at the end",
     "forward_relu": "non-linearity is tanh",

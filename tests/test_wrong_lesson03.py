@@ -34,6 +34,7 @@ MESSAGES = [
     ("Linear", "linear_detached_bias", "no gradient reached bias"),
     ("BatchNorm1d", "bn_gamma_no_grad", "gamma does not require grad"),
     ("BatchNorm1d", "bn_rejects_batch_of_two", "training mode on batches of 2 raised ValueError"),
+    ("BatchNorm1d", "bn_eval_batch_stats_rejects_one", "evaluation mode on a batch of 1 \\(after training\\) raised"),
     ("build_deep_mlp", "deep_shared_linear", "gradient of the loss with respect to parameter"),
     ("recompute_population_stats", "pop_float64_buffers",
      "running_mean is torch.float64, the buffer was torch.float32"),

@@ -72,6 +72,18 @@ HINTS = {  # the hint names the mistake
     "to_conv_default_bn_eps_momentum": "same eps and momentum",
     "to_conv_adds_a_bias": "has no bias",
     "to_conv_convolutions_with_bias": "bias=False, like the Linear it replaces",
+    "embedding_one_hot_without_num_classes": "num_classes",
+    "embedding_view_of_indices": "unfold",
+    "embedding_weight_not_trainable": "create the tensor, then call .requires_grad_()",
+    "flatten_view_of_noncontiguous": "reshape",
+    "bn_views_noncontiguous_input": "not contiguous",
+    "conv_views_noncontiguous_input": "not contiguous",
+    "conv_right_padding": "zeros are on the right",
+    "build_hierarchy_three_levels": "block_size",
+    "build_hierarchy_bn_updates_in_eval": "does BatchNorm1d pass its check",
+    "to_conv_dilation_includes_own_factor": "product of the flatten factors before this level",
+    "to_conv_copies_not_trainable": "requires_grad_",
+    "to_conv_dilation_power_of_two": "product of the flatten factors before this level",
 }
 
 

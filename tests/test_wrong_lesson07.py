@@ -97,3 +97,78 @@ def test_a_blank_earlier_exercise_means_not_attempted():
     with pytest.raises(LearnerError) as error:
         _call("train", later, {"get_stats": W.get_stats_blank})
     assert error.value.is_a("NotImplementedError")
+
+
+# Issue 21: a get_stats that also counts the pair (last, first) makes an encoder loop forever: it picks that
+# pair, merge finds nothing, nothing changes. The timeout names get_stats, as train_regex's wrong merges do.
+# An encoder whose own loop never ends, with a right get_stats, is reported as stopped in the encoder (where
+# it loops), not in the get_stats it happened to be calling when time ran out. Timeouts exist only where
+# the learner's code runs in a probe, so these run through one, with a short time limit.
+import inspect  # noqa: E402
+
+from course.grading.judge import RemoteLesson  # noqa: E402
+
+
+def encode_never_stops(text, merges):
+    """Forgets to stop when no pair is a merge: loops forever once none is left."""
+    ids = list(text.encode("utf-8"))
+    while len(ids) >= 2:
+        stats = get_stats(ids)  # noqa: F821 (the lesson file's)
+        pair = min(stats, key=lambda p: merges.get(p, float("inf")))
+        if pair in merges:
+            ids = merge(ids, pair, merges[pair])  # noqa: F821
+    return ids
+
+
+def get_stats_slow(ids, counts=None):
+    """Right, and slow: a timeout almost always interrupts it, not the loop that calls it."""
+    time.sleep(0.002)  # noqa: F821 (the lesson file imports time)
+    counts = {} if counts is None else counts
+    for pair in zip(ids, ids[1:]):
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+def _lesson_file(tmp_path, **definitions):
+    """A lesson file defining each exercise name as the source of the function given (default: the
+    lesson's design, W.CALLS, on W.get_stats_right and W.merge_right)."""
+    chosen = {"get_stats": W.get_stats_right, "merge": W.merge_right, **{n: W.CALLS[n] for n in
+              ("encode", "encode_ordinary", "encode_special")}, **definitions}
+    parts = ["import time\n\nimport regex\n", inspect.getsource(W._sets)]
+    for name, fn in chosen.items():
+        parts.append(inspect.getsource(fn).replace(f"def {fn.__name__}(", f"def {name}(", 1))
+    path = tmp_path / "bpe.py"
+    path.write_text("\n\n".join(parts), encoding="utf-8")
+    return path
+
+
+def _judge(path, exercise, seconds=2):
+    lesson = RemoteLesson(path)
+    lesson.set_deadline(seconds)
+    try:
+        getattr(check, exercise)(getattr(lesson, exercise), *(getattr(lesson, n) for n in W.USES[exercise]))
+    finally:
+        lesson.close()
+
+
+@pytest.mark.parametrize("exercise", ["encode", "encode_ordinary", "encode_special"])
+def test_an_endless_loop_caused_by_get_stats_names_get_stats(tmp_path, exercise):
+    with pytest.raises(CheckFailure) as failure:
+        _judge(_lesson_file(tmp_path, get_stats=W.get_stats_wrap_around), exercise)
+    message = str(failure.value)
+    assert message.startswith(exercise), message
+    assert "did not finish in time" in message, message
+    assert "it uses your `get_stats`, which fails its own check: fix that first" in message, message
+    assert "`pytest checks/lesson07 --exercise get_stats` says: get_stats(" in message, message
+
+
+def test_an_encoders_own_endless_loop_is_reported_where_it_loops(tmp_path):
+    with pytest.raises(LearnerError) as error:
+        _judge(_lesson_file(tmp_path, encode=encode_never_stops, get_stats=get_stats_slow), "encode")
+    assert error.value.type_name == "CheckTimeout"
+    assert error.value.frames and error.value.frames[-1][2] == "encode", error.value.frames
+
+
+def test_the_lessons_design_passes_through_a_probe(tmp_path):
+    for exercise in ("encode", "encode_ordinary", "encode_special"):
+        _judge(_lesson_file(tmp_path), exercise, seconds=60)

@@ -289,3 +289,15 @@ def _sgd_step(sgd_step, seed):
         assert_close(f"{what}: W after step {step}", W, Wr, rtol=1e-4, atol=1e-5,
                      hint="reset W.grad before backward(): gradients accumulate across calls"
                      if step > 1 else "W <- W - lr * dL/dW")
+    # A batch whose inputs lack the last tokens: every index below V is valid, whichever occur.
+    where = f"{what} on a batch whose inputs lack the last tokens"
+    xs, ys = torch.randint(0, 24, (60,), generator=g), torch.randint(0, 27, (60,), generator=g)
+    try:
+        [(loss, W, _)] = sgd_step.run(_probe_sgd_steps, W0, xs, ys, 2.0, 0.01, 1)
+    except LearnerError as e:
+        if e.is_a("NotImplementedError"):
+            raise
+        fail(where, f"your code raised {e.type_name}: {(e.message.splitlines() or [''])[0][:160]}", hint=ONE_HOT)
+    Wr = W0.clone().requires_grad_()
+    (F.cross_entropy(Wr[xs], ys) + 0.01 * (Wr**2).mean()).backward()
+    assert_close(f"{where}: W after one step", W, W0 - 2.0 * Wr.grad, rtol=1e-4, atol=1e-5, hint=ONE_HOT)

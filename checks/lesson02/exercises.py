@@ -127,14 +127,25 @@ def _probe_grads(fn, args, trainable, Y=None):
     return out, {i: args[i].grad for i in trainable}
 
 
+ONE_HOT = ("F.one_hot(X) without num_classes makes vectors as long as the largest index in X, plus one: "
+           "shorter than V when the last tokens do not occur; give num_classes=V (or index C[X])")
+
+
 @exercise
 def embed(embed, seed=0):
     what = "embed(C, X)"
     g = torch.Generator().manual_seed(seed)
-    for V, d, n, b in ((7, 4, 9, 3), (27, 10, 5, 2), (5, 3, 6, 5)):
+    # The last contexts lack the largest tokens: every index below V is valid, whichever occur.
+    for V, d, n, b, top in ((7, 4, 9, 3, 7), (27, 10, 5, 2, 27), (5, 3, 6, 5, 5), (9, 3, 4, 3, 6)):
         C = torch.randn(V, d, generator=g)
-        X = torch.randint(0, V, (n, b), generator=g)
-        out = embed(C, X)
+        X = torch.randint(0, top, (n, b), generator=g)
+        try:
+            out = embed(C, X)
+        except LearnerError as e:
+            if e.is_a("NotImplementedError") or int(X.max()) == V - 1:
+                raise
+            fail(f"{what} with C {tuple(C.shape)}, X {tuple(X.shape)} whose largest token is {int(X.max())}",
+                 f"your code raised {e.type_name}: {(e.message.splitlines() or [''])[0][:160]}", hint=ONE_HOT)
         _tensor(what, out, floating=True)
         _shape(f"{what} with C {tuple(C.shape)}, X {tuple(X.shape)}", out, (n, b * d),
                hint="one row per context: C[X] is (n, b, d); flatten the last two dims with .view(n, -1)")
@@ -257,6 +268,11 @@ KEEPDIM = ("a per-row max or sum of shape (n,) broadcasts against the columns of
            "keep the dimension, max(dim=1, keepdim=True), or index with [:, None]")
 
 
+ONE_HOT_Y = ("F.one_hot(Y) without num_classes makes vectors as long as the largest target in Y, plus one: "
+             "shorter than V when the last classes are not targets; give num_classes=logits.shape[1] (or pick "
+             "the targets with [torch.arange(n), Y])")
+
+
 class _BuiltIn(Exception):
     pass
 
@@ -319,8 +335,11 @@ def cross_entropy(cross_entropy, seed=0):
         except LearnerError as e:
             if "must match the size of tensor" not in e.message:
                 raise
+            # A (n,) max or sum against (n, V) names n; F.one_hot(Y) without num_classes names Y.max() + 1.
+            short = int(Y.max()) + 1
+            one_hot = short < V and short != n and f"({short})" in e.message
             fail(f"{what} on {label} ({n}x{V})", f"your code raised {e.type_name}: {e.message[:160]}",
-                 hint=KEEPDIM)
+                 hint=ONE_HOT_Y if one_hot else KEEPDIM)
         expect(not used, what, f"calls {', '.join(sorted(set(used)))}; this exercise asks for it by hand",
                hint="subtract the row maximum, then exp, sum, log and index")
         expect(isinstance(loss, torch.Tensor) and loss.dim() == 0, f"{what} on {label}",

@@ -360,6 +360,24 @@ def _running_hint(running_mean, running_var, ref, momentum):
     return "running_mean and running_var have one entry per feature: shape (dim,)"
 
 
+def _which_mode_raised(BatchNorm1d, what, B, args, eval_xs):
+    """The training steps raised ValueError, or one of the evaluation-mode calls after them: say which
+    (the training steps alone first, then with each evaluation batch added). Returns if none raises."""
+    for k in range(len(eval_xs) + 1):
+        try:
+            BatchNorm1d.run(_probe_bn_steps, *args, eval_xs[:k])
+        except LearnerError as e:
+            if isinstance(e, Missing) or not e.is_a("ValueError"):
+                raise
+            if k == 0:
+                fail(what, f"training mode on batches of {B} raised ValueError: {e.message}",
+                     hint="only a batch of one has no variance: torch.nn.BatchNorm1d accepts two examples or more")
+            fail(what, f"evaluation mode on a batch of {len(eval_xs[k - 1])} (after training) raised ValueError: "
+                       f"{e.message}",
+                 hint="evaluation mode normalises with running_mean and running_var, not with the batch's "
+                      "statistics, so any batch size works, one example included")
+
+
 def _check_bn_against_torch(BatchNorm1d, what, g, B, D, eps, momentum, steps=4):
     """`steps` training steps against nn.BatchNorm1d (output, running statistics), then evaluation mode."""
     kwargs = {"eps": eps, "momentum": momentum}
@@ -377,8 +395,8 @@ def _check_bn_against_torch(BatchNorm1d, what, g, B, D, eps, momentum, steps=4):
     except LearnerError as e:
         if isinstance(e, Missing) or not e.is_a("ValueError"):
             raise
-        fail(what, f"training mode on batches of {B} raised ValueError: {e.message}",
-             hint="only a batch of one has no variance: torch.nn.BatchNorm1d accepts two examples or more")
+        _which_mode_raised(BatchNorm1d, what, B, (D, kwargs, gamma, beta, train_xs), eval_xs)
+        raise
 
     for step, (x, facts) in enumerate(zip(train_xs, got), 1):
         out = facts["out"]

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from course.assertions import assert_close, assert_equal, expect, fail
-from course.grading.handles import exercise
+from course.grading.handles import LearnerError, Missing, exercise
 
 # Few examples, no deadline (slow but correct code must pass), the same examples every run.
 PROPERTY = settings(max_examples=12, deadline=None, derandomize=True, database=None, print_blob=False,
@@ -32,6 +32,17 @@ def _gen(seed):
 
 def _is_tensor(x):
     return isinstance(x, torch.Tensor)
+
+
+def _blank_or_timeout(e):
+    """A blank exercise, a missing one or a timeout: the verdict reports these as they are."""
+    return isinstance(e, Missing) or e.is_a("NotImplementedError") or e.type_name == "CheckTimeout"
+
+
+def _raised(e):
+    """The learner's exception in one line, with the line of their code it came from."""
+    at = f" at `{e.frames[-1][3].strip()}`" if e.frames and e.frames[-1][3] else ""
+    return f"raised {e.type_name}{at}: {(e.message.splitlines() or [''])[0][:160]}"
 
 
 def _std_close(what, t, expected, rel, hint):
@@ -72,13 +83,16 @@ def _param_info(obj, names):
     return info
 
 
-def _expect_params(what, info, names):
+def _expect_params(what, info, names, scaled=False):
+    """parameters() lists the layer's own tensors, leaves that require grad. `scaled`: the layer scales a
+    draw (a scaling after .requires_grad_() makes a non-leaf)."""
     expect(info["is_list"] and info["same"], what,
            f"parameters() should return the list [{', '.join('self.' + n for n in names)}] (the same tensors)",
            hint="return the tensors themselves, in that order, so that SGD updates the layer")
     for name, leaf, grad in zip(names, info["leaf"], info["requires_grad"]):
         expect(leaf and grad, what, f"{name} should be a leaf tensor with requires_grad=True",
-               hint="scale first, then call .requires_grad_() (or scale under torch.no_grad())")
+               hint="scale first, then call .requires_grad_() (or scale under torch.no_grad())" if scaled else
+               "create the tensor, then call .requires_grad_() on it (or pass requires_grad=True)")
 
 
 def _describe(model):
@@ -106,6 +120,14 @@ def _probe_embedding_new(Embedding, V, E, seed):
     other = Embedding(V, E, generator=_gen(seed + 1))
     return _plain({"weight": emb.weight, "twin": twin.weight, "other": other.weight,
                    "params": _param_info(emb, ["weight"])})
+
+
+def _probe_embedding_windows(Embedding, W, tokens, block_size):
+    """The layer on the windows tokens.unfold(0, block_size, 1), as the lesson feeds it: not contiguous."""
+    emb = Embedding(*W.shape)
+    emb.weight = W.clone().requires_grad_()
+    with torch.no_grad():
+        return _plain(emb(tokens.unfold(0, block_size, 1)))
 
 
 def _probe_embedding_forward(Embedding, W, IXs, grads_out):
@@ -141,10 +163,16 @@ def Embedding(Embedding, seed=0):
     g = _gen(seed + 10)
     V, E = 7, 5
     W = torch.randn(V, E, generator=g)
+    # The last two lack the largest indices: every index below num_embeddings is valid, whichever occur.
     IXs = [torch.randint(0, V, (4, 3), generator=g), torch.randint(0, V, (9,), generator=g),
-           torch.randint(0, V, (2, 3, 4), generator=g), torch.tensor([[6, 6, 0, 6]])]
+           torch.randint(0, V, (2, 3, 4), generator=g), torch.tensor([[6, 6, 0, 6]]),
+           torch.randint(0, V - 2, (3, 5), generator=g), torch.tensor([[2, 0], [1, 2]])]
     grads_out = [torch.randn(*IX.shape, E, generator=g) for IX in IXs]
-    outs, grads = Embedding.run(_probe_embedding_forward, W, IXs, grads_out)
+    try:
+        outs, grads = Embedding.run(_probe_embedding_forward, W, IXs, grads_out)
+    except LearnerError as e:
+        _raised_on_some_indices(Embedding, what, e, W, IXs, grads_out)
+        raise
     for IX, out, grad, g_out in zip(IXs, outs, grads, grads_out):
         where = f"{what} called on indices of shape {tuple(IX.shape)}"
         assert_close(where, out, W[IX], rtol=0, atol=0,
@@ -155,13 +183,46 @@ def Embedding(Embedding, seed=0):
         (Wr[IX] * g_out).sum().backward()
         assert_close(f"{where}: gradient with respect to weight", grad, Wr.grad, rtol=1e-5, atol=1e-6,
                      hint="a token used twice gets the sum of both gradients: weight[IX] does that")
+    # Indices that are not contiguous: the lesson's windows of a short name, tokens.unfold(0, 8, 1).
+    tokens = torch.randint(0, V, (11,), generator=g)
+    where = f"{what} called on the windows tokens.unfold(0, 8, 1) of {len(tokens)} tokens (not contiguous)"
+    try:
+        out = Embedding.run(_probe_embedding_windows, W, tokens, 8)
+    except LearnerError as e:
+        if _blank_or_timeout(e):
+            raise
+        fail(where, _raised(e), hint="the lesson's indices are not always contiguous, and .view refuses them: "
+                                     "index weight[IX] as it is, or use .reshape")
+    assert_close(where, out, W[tokens.unfold(0, 8, 1)], rtol=0, atol=0, hint="return the rows weight[IX]")
+
+
+def _raised_on_some_indices(Embedding, what, error, W, IXs, grads_out):
+    """Name the index tensor on which the learner's forward raised (each alone); returns if none does."""
+    if _blank_or_timeout(error):
+        return
+    V = len(W)
+    for IX, g_out in zip(IXs, grads_out):
+        try:
+            Embedding.run(_probe_embedding_forward, W, [IX], [g_out])
+        except LearnerError as e:
+            if _blank_or_timeout(e):
+                raise
+            top = int(IX.max())
+            hint = ("every index below num_embeddings is valid, whether or not the largest ones occur: "
+                    "F.one_hot(IX) has IX.max() + 1 columns; give it num_classes=num_embeddings, or index "
+                    "weight[IX]") if top < V - 1 else "return weight[IX]"
+            fail(f"{what} with num_embeddings={V}, called on indices of shape {tuple(IX.shape)} (largest {top})",
+                 _raised(e), hint)
 
 
 # ---------------------------------------------------------------- FlattenConsecutive
 
 
-def _probe_flatten(FlattenConsecutive, n, xs):
+def _probe_flatten(FlattenConsecutive, n, xs, strided=False):
     layer = FlattenConsecutive(n)
+    if strided:  # the same values in non-contiguous layouts: (T, B, C) and (B, C, T) memory orders
+        xs = [x.transpose(0, 1).contiguous().transpose(0, 1) if i % 2 == 0 else
+              x.transpose(1, 2).contiguous().transpose(1, 2) for i, x in enumerate(xs)]
     return _plain(([layer(x) for x in xs], _param_list(layer)))
 
 
@@ -173,12 +234,12 @@ def _param_list(layer):
 def _flatten_hint(out, x, n):
     B, T, C = x.shape
     candidates = [
-        (x.view(B, n, T // n, C).transpose(1, 2).reshape(B, T // n, n * C),
+        (x.reshape(B, n, T // n, C).transpose(1, 2).reshape(B, T // n, n * C),
          "group i must hold positions i*n .. i*n + n - 1 (neighbours), not positions i, i + T/n, ...: "
-         "x.view(B, T // n, n * C)"),
-        (x.view(B, T // n, n, C).transpose(2, 3).reshape(B, T // n, n * C),
+         "x.reshape(B, T // n, n * C)"),
+        (x.reshape(B, T // n, n, C).transpose(2, 3).reshape(B, T // n, n * C),
          "the channels are interleaved: concatenate whole vectors, [x_0, x_1], not their elements "
-         "alternately: x.view(B, T // n, n * C)"),
+         "alternately: x.reshape(B, T // n, n * C)"),
         (x.flip(1).reshape(B, T // n, n * C).flip(1),
          "the positions of a group are in reverse order: earliest first"),
     ]
@@ -194,7 +255,7 @@ def _flatten_hint(out, x, n):
         return "only the time dimension may be dropped: .squeeze() also drops a batch of one; use .squeeze(1)"
     if T // n > 1 and out.shape == (B, T * C):
         return "flatten n consecutive positions at a time, not the whole context: (B, T // n, n * C)"
-    return "out[b, i] = concatenation of x[b, i*n], ..., x[b, i*n + n - 1]: x.view(B, T // n, n * C)"
+    return "out[b, i] = concatenation of x[b, i*n], ..., x[b, i*n + n - 1]: x.reshape(B, T // n, n * C)"
 
 
 @exercise
@@ -215,6 +276,26 @@ def FlattenConsecutive(FlattenConsecutive, seed=0):
                 expected = expected.squeeze(1)
             hint = _flatten_hint(out, x, n) if _is_tensor(out) else None
             assert_close(f"{what} with n={n} on x of shape {(B, T, C)}", out, expected, rtol=0, atol=0, hint=hint)
+    # Inputs that are not contiguous, as the lesson's own are: the Embedding of the windows
+    # tokens.unfold(0, 8, 1) of a short name comes out in (T, B, C) memory order.
+    for n, shapes in {2: [(3, 8, 5), (2, 4, 3)], 3: [(2, 6, 4), (3, 3, 2)]}.items():
+        xs = [torch.randn(*shape, generator=g) for shape in shapes]
+        try:
+            outs, _ = FlattenConsecutive.run(_probe_flatten, n, xs, True)
+        except LearnerError as e:
+            if _blank_or_timeout(e):
+                raise
+            fail(f"{what} with n={n} on inputs that are not contiguous (a transposed memory order)", _raised(e),
+                 hint="the lesson's inputs are not always contiguous (the Embedding of unfold windows of a short "
+                      "name is not), and .view refuses them: use x.reshape(...), which copies only when it must "
+                      "(or x.contiguous().view(...))")
+        for x, out in zip(xs, outs):
+            B, T, C = x.shape
+            expected = x.reshape(B, T // n, n * C)
+            if T // n == 1:
+                expected = expected.squeeze(1)
+            assert_close(f"{what} with n={n} on a non-contiguous x of shape {(B, T, C)}", out, expected, rtol=0,
+                         atol=0, hint="the result depends on the values of x, not on how they are laid out in memory")
 
 
 # --------------------------------------------------------------------- BatchNorm1d
@@ -228,27 +309,40 @@ def _probe_bn_new(BatchNorm1d, dim):
     return _plain(info)
 
 
-def _probe_bn_run(BatchNorm1d, dim, kwargs, gamma, beta, train_xs, grads_out, eval_xs):
+def _buffers(bn):
+    """Copies of the running statistics as they are now: a layer may update them in place
+    (mul_, add_, lerp_, as torch.nn.BatchNorm1d does), so a reference would show only the last step."""
+    return {name: _plain(getattr(bn, name, None)) for name in ("running_mean", "running_var")}
+
+
+def _channels_first(x):
+    """The same values in (B, C, T) memory order, not contiguous: what F.conv1d(...).transpose(1, 2) returns."""
+    return x.transpose(1, 2).contiguous().transpose(1, 2) if x.ndim == 3 else x
+
+
+def _probe_bn_run(BatchNorm1d, dim, kwargs, gamma, beta, train_xs, grads_out, eval_xs, strided=False):
+    """Training steps (output, gradients, running statistics after each), then evaluation-mode calls; with
+    `strided`, every 3-D input in (B, C, T) memory order."""
     bn = BatchNorm1d(dim, **kwargs)
     bn.gamma, bn.beta = gamma.clone().requires_grad_(), beta.clone().requires_grad_()
+    layout = _channels_first if strided else (lambda x: x)
     steps = []
     for x, g_out in zip(train_xs, grads_out):
         x = x.clone().requires_grad_()
         bn.gamma.grad = bn.beta.grad = None
-        out = bn(x)
+        out = bn(layout(x))
         if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == g_out.shape:
             (out * g_out).sum().backward()
         steps.append({"out": out, "x": x.grad, "gamma": bn.gamma.grad, "beta": bn.beta.grad,
-                      "running_mean": bn.running_mean, "running_var": bn.running_var})
+                      **_buffers(bn)})
     evals = []
     if eval_xs is None:  # the training steps alone, so that their errors are reported before any of eval()'s
         return _plain((steps, evals, bn.training))
     bn.eval()
     for x in eval_xs:
         with torch.no_grad():
-            out = bn(x)
-        evals.append({"out": out, "running_mean": bn.running_mean, "running_var": bn.running_var,
-                      "training": bn.training})
+            out = bn(layout(x))
+        evals.append({"out": out, **_buffers(bn), "training": bn.training})
     bn.train()
     return _plain((steps, evals, bn.training))
 
@@ -337,11 +431,13 @@ def BatchNorm1d(BatchNorm1d, seed=0):
         with torch.no_grad():
             ref.weight.copy_(gamma)
             ref.bias.copy_(beta)
+        expected_outs = []
         for i, (x0, g_out, got) in enumerate(zip(train_xs, grads_out, steps), start=1):
             where = f"{what} on a {kind} input of shape {tuple(x0.shape)}, training step {i} (eps={eps})"
             x = x0.clone().requires_grad_()
             ref.weight.grad = ref.bias.grad = None
             expected = _torch_bn(ref, x)
+            expected_outs.append(expected.detach())
             out = got["out"]
             hint = _bn_hint(out, x0, eps, gamma.double(), beta.double()) if _is_tensor(out) else None
             assert_close(f"{where}: output", out, expected, rtol=1e-4, atol=2e-5, hint=hint)
@@ -359,7 +455,21 @@ def BatchNorm1d(BatchNorm1d, seed=0):
                        hint="update the running statistics under torch.no_grad() (or from detached statistics)")
                 assert_close(f"{where}: {name} (momentum={momentum})", t, getattr(ref, name), rtol=1e-4, atol=1e-5,
                              hint=_running_hint(got["running_mean"], got["running_var"], ref, momentum, ndim))
-        _, evals, training_after = BatchNorm1d.run(_probe_bn_run, *args, eval_xs)
+        # Again, then evaluation mode; 3-D inputs now in (B, C, T) memory order, as a CausalConv1d written
+        # with F.conv1d(...).transpose(1, 2) hands them over in the lesson's stack.
+        layout = " (not contiguous: (B, C, T) memory order)" if ndim == 3 else ""
+        try:
+            steps2, evals, training_after = BatchNorm1d.run(_probe_bn_run, *args, eval_xs, ndim == 3)
+        except LearnerError as e:
+            if _blank_or_timeout(e) or ndim != 3:
+                raise
+            fail(f"{what} on a {kind} input{layout}", _raised(e),
+                 hint="inputs are not always contiguous, and .view refuses them: use .reshape, or reduce over "
+                      "dims (0, 1) directly")
+        for i, (x0, got, exp) in enumerate(zip(train_xs, steps2, expected_outs), start=1):
+            assert_close(f"{what} on a {kind} input of shape {tuple(x0.shape)}{layout}, training step {i}: output",
+                         got["out"], exp, rtol=1e-4, atol=2e-5,
+                         hint="the result depends on the values of x, not on how they are laid out in memory")
         ref.eval()
         for x, got in zip(eval_xs, evals):
             where = f"{what} in evaluation mode on an input of shape {tuple(x.shape)} (after training on {kind})"
@@ -483,8 +593,10 @@ def Sequential(Sequential, seed=0):
 # ------------------------------------------------------------------ build_hierarchy
 
 
-def _probe_build(build_hierarchy, V, block_size, E, H, seed, X):
+def _probe_build(build_hierarchy, V, block_size, E, H, seed, X, run=True):
     model = build_hierarchy(V, block_size, E, H, generator=_gen(seed))
+    if not run:  # the layers alone, for the message when running them raised
+        return _plain({"layers": _describe(model)})
     twin = build_hierarchy(V, block_size, E, H, generator=_gen(seed))
     params = model.parameters()
     out = {"layers": _describe(model), "n_params": sum(p.numel() for p in params),
@@ -495,6 +607,7 @@ def _probe_build(build_hierarchy, V, block_size, E, H, seed, X):
     model.eval()
     with torch.no_grad():
         out["eval_logits"] = model(X)
+    out["layers_after_eval"] = _describe(model)
     return _plain(out)
 
 
@@ -558,17 +671,39 @@ def _run_described(layers, X, training, conv=False):
     return x
 
 
+def _eval_hint(before, after):
+    """Which layer the evaluation-mode logits went wrong in, from the layers before and after that forward pass."""
+    for (name, a), (_, b) in zip(before, after):
+        if name == "BatchNorm1d" and any(_is_tensor(a.get(k)) and _is_tensor(b.get(k)) and not torch.equal(a[k], b[k])
+                                         for k in ("running_mean", "running_var")):
+            return ("a BatchNorm1d changed its running statistics in evaluation mode (and normalised with the "
+                    "batch's): does BatchNorm1d pass its check?")
+    if any(a.get("training") is not False for _, a in after):
+        return "model.eval() must set training=False in every layer: does Sequential pass its check?"
+    return ("in evaluation mode every BatchNorm1d normalises with its running statistics: do BatchNorm1d and "
+            "Sequential pass their checks?")
+
+
 @exercise
 def build_hierarchy(build_hierarchy, seed=0):
     for V, block_size, E, H in ((27, 8, 24, 128), (11, 4, 5, 7), (13, 16, 3, 6)):
         what = f"build_hierarchy(vocab_size={V}, block_size={block_size}, n_embd={E}, n_hidden={H})"
         levels = int(math.log2(block_size))
         X = torch.randint(0, V, (400, block_size), generator=_gen(seed + V))
-        got = build_hierarchy.run(_probe_build, V, block_size, E, H, seed, X)
+        types_hint = (f"block_size={block_size} = 2**{levels}: Embedding, then {levels} levels of "
+                      f"FlattenConsecutive(2), Linear (no bias), BatchNorm1d, Tanh, then the output Linear "
+                      f"(the number of levels follows block_size, which is not always 8)")
+        try:
+            got = build_hierarchy.run(_probe_build, V, block_size, E, H, seed, X)
+        except LearnerError as e:
+            if _blank_or_timeout(e):
+                raise  # else: running the model raised; a wrong number of levels is the likely cause
+            layers = build_hierarchy.run(_probe_build, V, block_size, E, H, seed, X, False)["layers"]
+            assert_equal(f"{what}: the layer types", [name for name, _ in layers], _expected_types(levels),
+                         hint=types_hint)
+            raise
         names = [name for name, _ in got["layers"]]
-        assert_equal(f"{what}: the layer types", names, _expected_types(levels),
-                     hint=f"Embedding, then {levels} levels of FlattenConsecutive(2), Linear (no bias), "
-                          f"BatchNorm1d, Tanh, then the output Linear")
+        assert_equal(f"{what}: the layer types", names, _expected_types(levels), hint=types_hint)
         layers = got["layers"]
         fan_in = E
         for i, (name, a) in enumerate(layers):
@@ -611,7 +746,7 @@ def build_hierarchy(build_hierarchy, seed=0):
                           "something else: do Embedding, FlattenConsecutive and BatchNorm1d pass their checks?")
         expected = _run_described(got["layers_after"], X, training=False)
         assert_close(f"{what}: logits in evaluation mode", got["eval_logits"], expected, rtol=1e-4, atol=1e-5,
-                     hint="model.eval() must reach every BatchNorm1d: does Sequential pass its check?")
+                     hint=_eval_hint(got["layers_after"], got["layers_after_eval"]))
         if V == 27:
             Y = torch.randint(0, V, (len(X),), generator=_gen(seed))
             loss = F.cross_entropy(got["eval_logits"].double(), Y).item()
@@ -632,7 +767,8 @@ def _probe_conv_new(CausalConv1d, args, kwargs, seed):
                    "params": _param_info(conv, names), "names": names})
 
 
-def _probe_conv_run(CausalConv1d, cin, cout, k, d, pad, weight, bias, xs, grads_out):
+def _probe_conv_run(CausalConv1d, cin, cout, k, d, pad, weight, bias, xs, grads_out, strided=False):
+    """Forward and backward on each x; with `strided`, x in (B, C, T) memory order (not contiguous)."""
     conv = CausalConv1d(cin, cout, k, dilation=d, bias=bias is not None, pad=pad)
     conv.weight = weight.clone().requires_grad_()
     conv.bias = None if bias is None else bias.clone().requires_grad_()
@@ -642,7 +778,7 @@ def _probe_conv_run(CausalConv1d, cin, cout, k, d, pad, weight, bias, xs, grads_
         conv.weight.grad = None
         if bias is not None:
             conv.bias.grad = None
-        out = conv(x)
+        out = conv(_channels_first(x) if strided else x)
         if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == g_out.shape:
             (out * g_out).sum().backward()
         results.append({"out": out, "x": x.grad, "weight": conv.weight.grad,
@@ -675,11 +811,14 @@ def _conv_hint(out, x, weight, bias, d, pad):
         return "pad=False: y[t] = bias + sum_j x[t + j * dilation] @ weight[j]"
     candidates = []
     if span:
+        # Right-only padding first: with a single zero (span 1) a symmetric split puts it on the right too.
         candidates += [
+            (_reference_conv(x, weight, bias, d, left=0, right=span),
+             "the zeros are on the right: pad (kernel_size - 1) * dilation zeros on the left only, so that position "
+             "t reads t and earlier" + ("; with one zero to place, a symmetric split also puts it on the right"
+                                        if span == 1 else "")),
             (_reference_conv(x, weight, bias, d, left=span // 2, right=span - span // 2),
              "the padding is symmetric: a causal convolution pads (kernel_size - 1) * dilation zeros on the left only"),
-            (_reference_conv(x, weight, bias, d, left=0, right=span),
-             "the zeros are on the right: pad on the left, so that position t reads t and earlier"),
             (_reference_conv(x, weight, bias, d, tap_spacing=1, left=k - 1),
              "the dilation is ignored: the taps must be dilation positions apart"),
             (_reference_conv(x, weight, bias, d, tap_spacing=1, left=span)[:, :T],
@@ -716,12 +855,12 @@ def CausalConv1d(CausalConv1d, seed=0):
            hint="pass generator=generator to torch.randn")
     expect(_is_tensor(new["bias"]), what, "with bias=True (the default), self.bias should be a tensor")
     assert_close(f"{what}: bias at creation", new["bias"], torch.zeros(30), rtol=0, atol=0)
-    _expect_params(what, new["params"], new["names"])
+    _expect_params(what, new["params"], new["names"], scaled=True)
     assert_equal(f"{what}: attributes (kernel_size, dilation, pad)", new["attrs"],
                  {"kernel_size": 3, "dilation": 2, "pad": True})
     new = CausalConv1d.run(_probe_conv_new, (4, 3, 2), {"dilation": 4, "bias": False, "pad": False}, seed)
     expect(new["bias"] is None, what, "with bias=False, self.bias should be None")
-    _expect_params(what, new["params"], ["weight"])
+    _expect_params(what, new["params"], ["weight"], scaled=True)
 
     g = _gen(seed + 1)
     # (B, T, in, out, kernel, dilation, bias, pad): several dilations and kernels, nothing square.
@@ -735,10 +874,22 @@ def CausalConv1d(CausalConv1d, seed=0):
         xs = [torch.randn(B, T, cin, generator=g) for _ in range(2)]
         T_out = T if pad else T - (k - 1) * d
         grads_out = [torch.randn(B, T_out, cout, generator=g) for _ in xs]
-        results = CausalConv1d.run(_probe_conv_run, cin, cout, k, d, pad, weight, bias, xs, grads_out)
+        # Without padding, as in the lesson's stack, x comes in (B, C, T) memory order: the output of a
+        # BatchNorm1d and Tanh after a convolution written with F.conv1d(...).transpose(1, 2).
+        strided = not pad
+        layout = " (not contiguous: (B, C, T) memory order)" if strided else ""
+        try:
+            results = CausalConv1d.run(_probe_conv_run, cin, cout, k, d, pad, weight, bias, xs, grads_out, strided)
+        except LearnerError as e:
+            if _blank_or_timeout(e) or not strided:
+                raise
+            fail(f"CausalConv1d({cin}, {cout}, kernel_size={k}, dilation={d}, pad={pad}) on x of shape "
+                 f"{(B, T, cin)}{layout}", _raised(e),
+                 hint="inputs are not always contiguous, and .view refuses them: use .reshape, or index and "
+                      "slice x directly")
         for x, g_out, got in zip(xs, grads_out, results):
             where = (f"CausalConv1d({cin}, {cout}, kernel_size={k}, dilation={d}, bias={has_bias}, pad={pad}) "
-                     f"on x of shape {(B, T, cin)}")
+                     f"on x of shape {(B, T, cin)}{layout}")
             xr, wr = x.double().requires_grad_(), weight.double().requires_grad_()
             br = bias.double().requires_grad_() if has_bias else None
             expected = _reference_conv(xr, wr, br, d, pad=pad)
@@ -866,7 +1017,8 @@ def _spec_to_learner_layers(spec, Sequential, Embedding, FlattenConsecutive, Lin
 
 
 def _probe_transfer(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh, spec,
-                    token_batches):
+                    token_batches, run=True):
+    """The converted stack described; with `run`, also its logits, and what a backward pass through it reaches."""
     try:
         hierarchy = _spec_to_learner_layers(spec, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh)
     except NotImplementedError:
@@ -880,7 +1032,7 @@ def _probe_transfer(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive
     stack = hierarchy_to_conv(hierarchy)
     out = {"is_sequential": isinstance(getattr(stack, "layers", None), list), "layers": _describe(stack),
            "hierarchy_after": _describe(hierarchy)}
-    if not out["is_sequential"]:
+    if not out["is_sequential"] or not run:
         return _plain(out)
     # The stack's parameters that are not leaves (a copy still in the hierarchy's graph).
     out["not_leaves"] = [f"layer {i} ({type(layer).__name__}) {key}" for i, layer in enumerate(stack.layers)
@@ -897,6 +1049,11 @@ def _probe_transfer(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive
     out["reached"] = [f"{type(layer).__name__} {key}" for layer in hierarchy.layers
                       for key, value in vars(layer).items() if isinstance(value, torch.Tensor) and value.is_leaf
                       and value.grad is not None]
+    # The stack's own parameters that the same backward pass did not reach: the stack could not be trained.
+    out["untrained"] = [f"layer {i} ({type(layer).__name__}) {key}" for i, layer in enumerate(stack.layers)
+                        for key in ("weight", "bias", "gamma", "beta")
+                        if isinstance(getattr(layer, key, None), torch.Tensor) and getattr(layer, key).is_leaf
+                        and getattr(layer, key).grad is None]
     with torch.no_grad():
         for layer in hierarchy.layers:  # change every tensor of the hierarchy: the stack must not notice
             for value in vars(layer).values():
@@ -914,14 +1071,67 @@ def _windows_oracle(spec, tokens, block_size):
     return logits.reshape(B, T - block_size + 1, -1)
 
 
+def _check_stack_layers(what, got, spec, factors, H):
+    """The converted stack's structure against the hierarchy's spec: layer types, each convolution's kernel,
+    dilation and weight, the copied tensors, and the hierarchy left as it was."""
+    expect(got["is_sequential"], what, "should return a Sequential (with a list of layers in .layers)")
+    layers = got["layers"]
+    types = ["Embedding"] + ["CausalConv1d", "BatchNorm1d", "Tanh"] * len(factors) + ["Linear"]
+    assert_equal(f"{what}: the stack's layer types", [name for name, _ in layers], types,
+                 hint="Embedding, then per level CausalConv1d (in place of FlattenConsecutive + Linear), "
+                      "BatchNorm1d, Tanh, then the output Linear")
+    dilation, level = 1, 0
+    for (name, a), i in zip(layers, range(len(layers))):
+        if name != "CausalConv1d":
+            continue
+        n = factors[level]
+        where = f"{what}: layer {i}, the convolution of level {level + 1}"
+        assert_equal(f"{where}: (kernel_size, dilation, pad)",
+                     (a.get("kernel_size"), a.get("dilation"), a.get("pad")), (n, dilation, False),
+                     hint="kernel_size = the flatten factor n; dilation = the product of the flatten factors "
+                          "before this level; pad=False (the tokens carry the padding)")
+        W = spec[2 + 4 * level][1]["weight"]
+        assert_close(f"{where}: weight", a.get("weight"), W.view(n, W.shape[0] // n, H), rtol=0, atol=0,
+                     hint="weight = linear.weight.view(n, C_in, C_out): tap j is rows j*C_in .. (j+1)*C_in - 1, "
+                          "in flattening order")
+        expect(a.get("bias") is None, where, f"bias is a {type(a.get('bias')).__name__}, expected None: the "
+               "hierarchy's Linear has no bias", hint="bias=False, like the Linear it replaces (parameters() "
+               "would list one more tensor)")
+        dilation, level = dilation * n, level + 1
+    for i, ((name, a), (sname, s)) in enumerate(zip(layers, [layer for layer in spec
+                                                             if layer[0] != "FlattenConsecutive"])):
+        if name in ("BatchNorm1d", "Embedding") or (name == "Linear" and i == len(layers) - 1):
+            for key, value in s.items():
+                if _is_tensor(value):
+                    assert_close(f"{what}: layer {i} ({name}) {key}", a.get(key), value, rtol=0, atol=0,
+                                 hint="copy every tensor of the layer: weights, gains, biases and the running "
+                                      "statistics")
+                elif value is not None:
+                    assert_equal(f"{what}: layer {i} ({name}) {key}", a.get(key), value,
+                                 hint="the same eps and momentum as the hierarchy's layer" if name == "BatchNorm1d"
+                                 else None)
+                else:
+                    expect(a.get(key) is None, f"{what}: layer {i} ({name})",
+                           f"{key} is a {type(a.get(key)).__name__}, but the hierarchy's layer has no {key}",
+                           hint=f"copy the layer as it is: no {key} where it has none (parameters() would list "
+                                "one more tensor)")
+    for (name, after), (_, before) in zip(got["hierarchy_after"], spec):
+        for key, value in before.items():
+            if _is_tensor(value):
+                assert_close(f"{what}: the hierarchy's {name} {key} after the conversion", after.get(key), value,
+                             rtol=0, atol=0, hint="read the hierarchy; do not change it")
+
+
 @exercise
 def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh,
                       seed=0):
     g = _gen(seed)
-    # Not the default eps and momentum in the last two; the last one's output Linear has no bias.
+    # Not the default eps and momentum in the last three; the third one's output Linear has no bias. The
+    # last one's dilations (1, 3) are neither 2**level nor level + 1, as those of the others happen to be.
     for V, E, H, factors, eps, momentum, bias in ((11, 3, 7, (2, 2, 2), 1e-5, 0.1, True),
                                                   (6, 4, 5, (2, 2), 1e-3, 0.05, True),
-                                                  (9, 3, 4, (2, 3), 1e-2, 0.2, False)):
+                                                  (9, 3, 4, (2, 3), 1e-2, 0.2, False),
+                                                  (7, 2, 3, (3, 2), 1e-4, 0.15, True)):
         block_size = math.prod(factors)
         what = f"hierarchy_to_conv(hierarchy) for a hierarchy with flatten factors {list(factors)}"
         spec = _hierarchy_spec(g, V, E, H, factors, eps, momentum, bias)
@@ -929,54 +1139,19 @@ def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecuti
                   torch.cat([torch.zeros(2, block_size - 1, dtype=torch.int64),
                              torch.randint(1, V, (2, 5), generator=g)], dim=1),
                   torch.randint(0, V, (4, block_size), generator=g)]
-        got = hierarchy_to_conv.run(_probe_transfer, Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d,
-                                    Tanh, spec, tokens)
-        expect(got["is_sequential"], what, "should return a Sequential (with a list of layers in .layers)")
+        classes = (Sequential, Embedding, FlattenConsecutive, Linear, BatchNorm1d, Tanh)
+        try:
+            got = hierarchy_to_conv.run(_probe_transfer, *classes, spec, tokens)
+        except LearnerError as e:
+            # Running the stack raised: say first what is wrong in the stack's layers (a wrong dilation
+            # raises inside a correct CausalConv1d), else the error stands.
+            if _blank_or_timeout(e):
+                raise
+            _check_stack_layers(what, hierarchy_to_conv.run(_probe_transfer, *classes, spec, tokens, False),
+                                spec, factors, H)
+            raise
+        _check_stack_layers(what, got, spec, factors, H)
         layers = got["layers"]
-        types = ["Embedding"] + ["CausalConv1d", "BatchNorm1d", "Tanh"] * len(factors) + ["Linear"]
-        assert_equal(f"{what}: the stack's layer types", [name for name, _ in layers], types,
-                     hint="Embedding, then per level CausalConv1d (in place of FlattenConsecutive + Linear), "
-                          "BatchNorm1d, Tanh, then the output Linear")
-        dilation, level = 1, 0
-        for (name, a), i in zip(layers, range(len(layers))):
-            if name != "CausalConv1d":
-                continue
-            n = factors[level]
-            where = f"{what}: layer {i}, the convolution of level {level + 1}"
-            assert_equal(f"{where}: (kernel_size, dilation, pad)",
-                         (a.get("kernel_size"), a.get("dilation"), a.get("pad")), (n, dilation, False),
-                         hint="kernel_size = the flatten factor n; dilation = the product of the flatten factors "
-                              "before this level; pad=False (the tokens carry the padding)")
-            W = spec[2 + 4 * level][1]["weight"]
-            assert_close(f"{where}: weight", a.get("weight"), W.view(n, W.shape[0] // n, H), rtol=0, atol=0,
-                         hint="weight = linear.weight.view(n, C_in, C_out): tap j is rows j*C_in .. (j+1)*C_in - 1, "
-                              "in flattening order")
-            expect(a.get("bias") is None, where, f"bias is a {type(a.get('bias')).__name__}, expected None: the "
-                   "hierarchy's Linear has no bias", hint="bias=False, like the Linear it replaces (parameters() "
-                   "would list one more tensor)")
-            dilation, level = dilation * n, level + 1
-        for i, ((name, a), (sname, s)) in enumerate(zip(layers, [layer for layer in spec
-                                                                 if layer[0] != "FlattenConsecutive"])):
-            if name in ("BatchNorm1d", "Embedding") or (name == "Linear" and i == len(layers) - 1):
-                for key, value in s.items():
-                    if _is_tensor(value):
-                        assert_close(f"{what}: layer {i} ({name}) {key}", a.get(key), value, rtol=0, atol=0,
-                                     hint="copy every tensor of the layer: weights, gains, biases and the running "
-                                          "statistics")
-                    elif value is not None:
-                        assert_equal(f"{what}: layer {i} ({name}) {key}", a.get(key), value,
-                                     hint="the same eps and momentum as the hierarchy's layer" if name == "BatchNorm1d"
-                                     else None)
-                    else:
-                        expect(a.get(key) is None, f"{what}: layer {i} ({name})",
-                               f"{key} is a {type(a.get(key)).__name__}, but the hierarchy's layer has no {key}",
-                               hint=f"copy the layer as it is: no {key} where it has none (parameters() would list "
-                                    "one more tensor)")
-        for (name, after), (_, before) in zip(got["hierarchy_after"], spec):
-            for key, value in before.items():
-                if _is_tensor(value):
-                    assert_close(f"{what}: the hierarchy's {name} {key} after the conversion", after.get(key), value,
-                                 rtol=0, atol=0, hint="read the hierarchy; do not change it")
         for toks, logits in zip(tokens, got["logits"]):
             where = f"{what}: the stack's logits in evaluation mode on tokens of shape {tuple(toks.shape)}"
             expected = _windows_oracle(spec, toks, block_size)
@@ -997,3 +1172,7 @@ def hierarchy_to_conv(hierarchy_to_conv, Sequential, Embedding, FlattenConsecuti
                "training the stack gives it no .grad", hint=copies)
         expect(not got["reached"], what, f"a backward pass through the stack reached the hierarchy's "
                f"{(got['reached'] or [''])[0]}: training one model changes the other", hint=copies)
+        expect(not got["untrained"], what, f"a backward pass through the stack gave its "
+               f"{(got['untrained'] or [''])[0]} no gradient: the converted stack cannot be trained",
+               hint=".detach().clone() drops requires_grad: call .requires_grad_() on each copied weight, gain and "
+                    "bias (the running statistics stay plain tensors)")

@@ -52,7 +52,9 @@ def _probe_backward(f, args, grad_out):
     out = f(*leaves)
     grads = [None] * len(leaves)
     if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == grad_out.shape:
-        out.backward(grad_out.to(out.dtype))
+        # sum(out * grad_out).backward(): the same gradients as out.backward(grad_out), which imports
+        # sympy (through torch.fx) on its first use, a third of a second in each process.
+        (out * grad_out.to(out.dtype)).sum().backward()
         grads = [a.grad if isinstance(a, torch.Tensor) else None for a in leaves]
     return out, grads
 
@@ -166,7 +168,7 @@ def _attention_gradients(what, out, grads, x, wq, wk, wv, n_head):
     """Gradients of the learner's attention (x, w_query, w_key, w_value order) against autograd
     through PyTorch's attention, in float64, for the same grad_out."""
     leaves = [t.double().requires_grad_() for t in (x, wq, wk, wv)]
-    _reference_heads(*leaves, n_head).backward(_grad_out(out.shape, x.shape[1]).double())
+    (_reference_heads(*leaves, n_head) * _grad_out(out.shape, x.shape[1]).double()).sum().backward()
     names = ("x", "w_query", "w_key", "w_value")
     _expect_gradients(what, out, dict(zip(names, grads)), {n: t.grad for n, t in zip(names, leaves)},
                       (1e-4, 1e-5), hint=f"queries, keys and values all carry gradient: {NO_DETACH}")
@@ -306,7 +308,7 @@ def layer_norm(layer_norm, seed=0):
                 hint = ("the mean and variance lost their last dimension, so they broadcast against the wrong "
                         "axis: take them with keepdim=True")
         assert_close(f"{what} values for x of shape {shape}", out, expected, rtol=1e-4, atol=1e-5, hint=hint)
-        expected.backward(_grad_out(shape, C))
+        (expected * _grad_out(shape, C).to(expected.dtype)).sum().backward()
         _expect_gradients(f"{what} for x of shape {shape}", out, dict(zip(("x", "weight", "bias"), grads)),
                           {"x": xr.grad, "weight": ref.weight.grad, "bias": ref.bias.grad}, (1e-4, 1e-5))
     # eps goes inside the square root: visible on a constant row.
@@ -364,7 +366,7 @@ def _probe_block(transformer_block, C, n_head, weights, x, grad_out):
     out = transformer_block(block, x)
     grads = {}
     if isinstance(out, torch.Tensor) and out.requires_grad and out.shape == grad_out.shape:
-        out.backward(grad_out.to(out.dtype))
+        (out * grad_out.to(out.dtype)).sum().backward()  # as in _probe_backward
         grads = {"x": x.grad, **{f"block.{name}": p.grad for name, p in block.named_parameters()}}
     return out, grads
 
@@ -404,7 +406,7 @@ def transformer_block(transformer_block, seed=0):
         # and every parameter.
         xr = x.clone().requires_grad_()
         h1 = xr + block.attn(block.ln1(xr))
-        (h1 + block.mlp(block.ln2(h1))).backward(grad_out)
+        ((h1 + block.mlp(block.ln2(h1))) * grad_out).sum().backward()
         expected_grads = {"x": xr.grad, **{f"block.{name}": p.grad for name, p in block.named_parameters()}}
         _expect_gradients(f"{what} with (B, T, C) = {(B, T, C)}", out, grads, expected_grads, (1e-6, 1e-8),
                           hint="the gradient must flow through each sum x + branch to both terms: a .detach() "

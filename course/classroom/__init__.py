@@ -8,6 +8,7 @@ repository, git-ignored) serves every lesson present in solutions/:
     source/NN_name/name.ipynb             from solutions/NN_name/name.py: notebooks only, no jupytext pairing
     release/NN_name/name.ipynb            nbgrader generate_assignment: no solutions, no hidden tests
     submitted/LEARNER/NN_name/name.ipynb  `collect`: each learner's file, checked and repaired
+    snapshots/NN_name/LEARNER/name.ipynb  the same, read-only and hashed at collect time: what the judge grades
     autograded/ feedback/ gradebook.db grades.csv   nbgrader autograde, generate_feedback, export
     reports/NN_name.csv                   one line per learner: score, outcome, what went wrong
     logs/NN_name/LEARNER.log              nbgrader's own log of each learner's autograde
@@ -20,10 +21,12 @@ One module per stage, in the order an instructor runs them:
     autograde  nbgrader autograde, watched: a log per learner, a wall-clock limit per learner
     grade      the batch: autograde for the feedback, the judge's points as the grade of record
     report     reports/NN_name.csv and the feedback page of a learner who could not be graded
+    launch     nbgrader's own processes: python -s, an allow-listed environment, a private HOME, no leftovers
+    seal       trust nothing learner code wrote: snapshots, links never followed, script-free feedback
     cli        `course nbgrader init | release | collect | grade | points`
 
-nbgrader runs in a subprocess (`python -m nbgrader ...`) with this
-environment's bin/ first on PATH (it shells out to `alembic`). A watcher
+nbgrader runs in a subprocess (`python -s -m nbgrader ...`, see launch)
+with this environment's bin/ first on PATH (it shells out to `alembic`). A watcher
 splits autograde's log per learner and stops a learner's kernel past a
 wall-clock limit, so one submission can never stop the batch.
 """

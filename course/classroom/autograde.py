@@ -11,13 +11,14 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from ..grading import sandbox
 from ..grading.integrity import TamperError
-from .setup import first_line, nbgrader_env
+from .launch import nbgrader
+from .seal import LOG_PREFIX
+from .setup import first_line
 
 LEARNER_TIMEOUT = 600  # seconds for one learner's whole notebook: many slow cells, each under CELL_TIMEOUT
 
@@ -54,11 +55,31 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
     learner's notebook left behind are killed and `guard` (an integrity.Guard)
     is verified, so a change is pinned on the learner whose code made it.
     """
+    with nbgrader(course_dir, "autograde", lesson.folder, "--force", f"--student={student}",
+                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        logs, started, killed, current, previous = _watch(proc, guard, learner_timeout)
+    if previous is not None:  # nbgrader and all it started are gone: the last learner's files, checked
+        _between_learners(None, guard, current[0] or previous)
+    ended = time.time()
+    text = "".join(line for lines in logs.values() for line in lines)
+    failed = set(FAILED_LINE.findall(text))
+    order = [x for x in logs if x is not None]
+    results = {}
+    for i, learner in enumerate(order):
+        seconds = (started[order[i + 1]] if i + 1 < len(order) else ended) - started[learner]
+        autograded = Path(course_dir) / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb"
+        state = "killed" if learner in killed else "failed" if learner in failed or not autograded.is_file() else "ok"
+        results[learner] = (state, seconds, "".join(logs[None] + logs[learner]))
+    for learner in learners:
+        if learner not in results:
+            results[learner] = ("not reached", 0.0, text)
+    return results
+
+
+def _watch(proc, guard, learner_timeout):
+    """Read nbgrader's log as it comes, per learner; stop a learner's kernel past its limit."""
     import threading
 
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", lesson.folder, "--force", f"--student={student}"]
-    proc = subprocess.Popen(cmd, cwd=course_dir, env=nbgrader_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     logs, started, killed, current = {None: []}, {}, set(), [None]
 
     def read():
@@ -88,22 +109,13 @@ def autograde(course_dir, lesson, learners, learner_timeout=LEARNER_TIMEOUT, stu
     # waiting for its end (a forked kernel can even deadlock and never exit by itself).
     sandbox.kill_descendants()
     reader.join(timeout=60)
-    if previous is not None:
-        _between_learners(None, guard, current[0] or previous)
-    ended = time.time()
-    text = "".join(line for lines in logs.values() for line in lines)
-    failed = set(FAILED_LINE.findall(text))
-    order = [x for x in logs if x is not None]
-    results = {}
-    for i, learner in enumerate(order):
-        seconds = (started[order[i + 1]] if i + 1 < len(order) else ended) - started[learner]
-        autograded = Path(course_dir) / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb"
-        state = "killed" if learner in killed else "failed" if learner in failed or not autograded.is_file() else "ok"
-        results[learner] = (state, seconds, "".join(logs[None] + logs[learner]))
-    for learner in learners:
-        if learner not in results:
-            results[learner] = ("not reached", 0.0, text)
-    return results
+    return logs, started, killed, current, previous
+
+
+def seal_notes(text):
+    """What the Seal inside nbgrader removed or killed after a notebook ran, from its log lines."""
+    return [line.split(LOG_PREFIX, 1)[1].split(": ", 1)[-1].strip() for line in text.splitlines()
+            if LOG_PREFIX in line and "outputs kept as text" not in line]
 
 
 def _between_learners(proc, guard, learner):
@@ -186,7 +198,9 @@ def cell_verdicts(path, lesson):
         verdict = "pass"
         for o in cell.get("outputs", []):
             if o.output_type == "error":
-                if o.ename in ("CellTimeoutError", "KeyboardInterrupt"):  # nbgrader interrupts a cell at its timeout
+                if o.ename == "CheckFailed":  # a check cell's verdict (course.grading.notebook), in one line
+                    verdict = first_line(o.evalue)
+                elif o.ename in ("CellTimeoutError", "KeyboardInterrupt"):  # nbgrader interrupts a cell at its timeout
                     verdict = "timeout: the cell did not finish in time (an infinite loop?)"
                 elif o.ename == "NotImplementedError" or (o.ename == "LearnerError"
                                                           and o.evalue.startswith("NotImplementedError")):

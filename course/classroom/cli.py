@@ -14,6 +14,7 @@ USAGE = """\
     course nbgrader release [LESSON ...]           nbgrader generate_assignment -> release/ (checked for leaks)
     course nbgrader collect LESSON SUBMISSIONS     SUBMISSIONS/LEARNER/<name>.py|.ipynb -> submitted/, checked
     course nbgrader grade LESSON [SUBMISSIONS]     (collect,) autograde, feedback, grades.csv, reports/
+    course nbgrader report LESSON                  the class's mistakes per exercise: reports/NN_name-mistakes.html
     course nbgrader points                         the graded exercises and points of each lesson (Markdown)
 All take --dir DIR (default: course-nbgrader/ at the top of the repository)."""
 
@@ -40,6 +41,28 @@ def _cmd_grade(args):
                      learners=args.learner or None, learner_timeout=args.learner_timeout,
                      check_timeout=args.check_timeout, memory_gb=args.memory_limit)
     return 0 if all(o.status == "graded" for o in outcomes.values()) else 2
+
+
+def _cmd_report(args):
+    import json
+
+    from .mistakes import summarise, verdicts_path, write
+    from .setup import exercises
+
+    lesson = registry.get(args.lesson)
+    graded = [(e.name, e.points) for e in exercises(lesson)]
+    try:
+        page = write(args.dir, lesson, graded)
+    except FileNotFoundError as e:
+        print(e)
+        return 2
+    table = summarise(json.loads(verdicts_path(args.dir, lesson).read_text()), graded)
+    for name, row in table.items():
+        print(f"{name:<24} {row['passed']:>4} of {row['graded']} passed")
+        for key, who in list(row["mistakes"].items())[:3]:
+            print(f"    {len(who):>4}  {key[:100]}")
+    print(f"the whole report: {page} (and {page.with_suffix('.csv').name})")
+    return 0
 
 
 def _cmd_points(args):
@@ -77,4 +100,6 @@ def add_commands(sub):
                    help="seconds for the judge's check of one exercise (default %(default)s)")
     p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
                    help="memory learner code may allocate (default $COURSE_MEMORY_LIMIT_GB or 4)")
+    p = command("report", _cmd_report, "the class's mistakes in a graded lesson: an HTML page and a CSV")
+    p.add_argument("lesson", help="lesson number or name, e.g. 01")
     command("points", _cmd_points, "print the table of graded exercises and points")

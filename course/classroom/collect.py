@@ -18,6 +18,7 @@ from pathlib import Path
 from .. import lessons as registry
 from ..build import KERNELSPEC, clear
 from ..loader import LoadError, code_fingerprint
+from .seal import snapshot_path, take_snapshot
 from .setup import DEFAULT_DIR, GradingError, exercises, first_line, require_folder, say, solution_notebook
 
 # A learner's folder name becomes nbgrader's student id; the checks' import is what every test cell needs.
@@ -34,6 +35,7 @@ class Submission:
     gradable: bool = True
     problems: list = field(default_factory=list)  # why it cannot be graded, or what will cost points
     notes: list = field(default_factory=list)  # what was repaired, what to know
+    sha256: str = ""  # of the snapshot taken at collect time: what the judge grades
 
 
 def _candidates(folder, lesson):
@@ -249,8 +251,9 @@ def collect(submissions, lesson, course_dir=DEFAULT_DIR, log=say):
         sub = Submission(folder.name)
         results[sub.learner] = sub
         target = course_dir / "submitted" / sub.learner / lesson.folder
-        if target.exists():
-            shutil.rmtree(target)  # never grade an older submission by mistake
+        for old in (target, snapshot_path(course_dir, lesson, sub.learner).parent):
+            if old.exists():
+                shutil.rmtree(old)  # never grade an older submission by mistake
         if not LEARNER_ID.match(sub.learner):
             sub.gradable = False
             sub.problems.append("the folder name is not usable as a learner id (letters, digits, _.@+-)")
@@ -274,6 +277,7 @@ def collect(submissions, lesson, course_dir=DEFAULT_DIR, log=say):
             continue
         target.mkdir(parents=True)
         nbformat.write(nb, target / f"{lesson.name}.ipynb")
+        sub.sha256 = take_snapshot(course_dir, lesson, sub.learner)
     report = course_dir / "reports" / f"{lesson.folder}-collect.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     known = json.loads(report.read_text()) if report.is_file() else {}

@@ -15,9 +15,11 @@ from pathlib import Path
 from .. import lessons as registry
 from ..grading import record, sandbox
 from ..grading.integrity import Guard
-from .autograde import LEARNER_TIMEOUT, add_exit_guard, autograde, cell_verdicts, describe_failure
+from .autograde import LEARNER_TIMEOUT, add_exit_guard, autograde, cell_verdicts, describe_failure, seal_notes
 from .collect import LEARNER_ID, Submission, collect
+from .mistakes import save_verdicts
 from .report import not_graded_feedback, write_report
+from .seal import clean_course, protect_page, snapshot_path, take_snapshot, write_new
 from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
                     solution_notebook, tail)
 
@@ -33,6 +35,7 @@ class Outcome:
     score: float = 0.0
     max_score: float = 0.0
     exercises: dict = field(default_factory=dict)  # exercise -> "pass" or why it scored 0
+    verdicts: dict = field(default_factory=dict)  # exercise -> (status, the judge's whole message)
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     seconds: float = 0.0  # time nbgrader took for this learner
@@ -47,10 +50,12 @@ class Outcome:
 
 def protected_paths(course_dir, lesson):
     """The files that decide grades: the checks and the course package, the reference lesson (its
-    grading cells name the checks and seeds), and the course folder's configuration, source/ and release/."""
+    grading cells name the checks and seeds), the course folder's configuration, source/ and release/,
+    and every learner's submission and the snapshots the judge grades."""
     course_dir = Path(course_dir)
     return [registry.ROOT / "checks", registry.ROOT / "course", lesson.script(registry.solutions_dir()),
-            course_dir / "nbgrader_config.py", course_dir / "jupyter", course_dir / "source", course_dir / "release"]
+            course_dir / "nbgrader_config.py", course_dir / "jupyter", course_dir / "source", course_dir / "release",
+            course_dir / "submitted", course_dir / "snapshots" / lesson.folder]
 
 
 def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learner_timeout=LEARNER_TIMEOUT,
@@ -87,7 +92,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
             if LEARNER_ID.match(learner):
                 gb.update_or_create_student(learner)
 
-    outcomes, to_grade = {}, []
+    for path in clean_course(course_dir):  # left by an earlier batch: nothing of it is followed now
+        log(f"removed {path}: a link or special file where nbgrader writes")
+    outcomes, to_grade, hashes = {}, [], {}
     for learner in everyone:
         sub = collected.get(learner, Submission(learner))
         outcomes[learner] = Outcome(learner, "not graded", 0.0, max_score, problems=list(sub.problems),
@@ -97,6 +104,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         notebook = course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
         if sub.gradable and notebook.is_file():
             to_grade.append(learner)
+            hashes[learner] = _snapshot(course_dir, lesson, sub, outcomes[learner])
         elif sub.gradable:
             outcomes[learner].problems.append(f"no {lesson.name}.ipynb in submitted/{learner}/{lesson.folder}")
 
@@ -119,7 +127,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         outcome = outcomes[learner]
         if state == "failed" and ("DeadKernelError" in text or "Kernel died" in text):
             # Grade the rest: the rerun turns os._exit into an error in the cell that calls it.
-            add_exit_guard(course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb")
+            submitted = course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
+            add_exit_guard(submitted)
+            guard.allow(submitted)
             outcome.problems.append("the kernel died while grading (os._exit?); graded again with os._exit "
                                     "disabled, so the cell that calls it fails")
             _forget(course_dir, lesson, learner)
@@ -128,7 +138,12 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                                           guard=guard)[learner]
             seconds += more
             text = f"{first}\n---- graded again with os._exit disabled ----\n{text}"
-        (logs / f"{learner}.log").write_text(text)
+            guard.verify(learner)
+            submitted.unlink()
+            shutil.copyfile(snapshot_path(course_dir, lesson, learner), submitted)  # the submission as collected
+            guard.allow(submitted)
+        outcome.problems += [f"nbgrader's run: {n}" for n in seal_notes(text)]
+        write_new(logs / f"{learner}.log", text)
         autograded = course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb"
         notebook_verdicts = {}
         if state == "ok":
@@ -141,25 +156,33 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                 "not graded: ", "nbgrader could not run the notebook for the feedback: ", 1))
             _forget(course_dir, lesson, learner)
         outcome.seconds = seconds
-        _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb)
+        _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb, hashes[learner])
 
     graded = [learner for learner, o in outcomes.items() if o.status == "graded"]
     with_notebook = [learner for learner in graded if results.get(learner, ("",))[0] == "ok"
                      and (course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb").is_file()]
+    _before_nbgrader(course_dir, guard, log)
     for student in (with_notebook if learners else ["*"] if with_notebook else []):  # a regrade: its learners
         code, out = run_nbgrader(course_dir, "generate_feedback", lesson.folder, "--force", f"--student={student}")
         if code != 0:
             log(f"generate_feedback reported errors:\n{tail(out)}")
+    _before_nbgrader(course_dir, guard, log)
+    for learner in with_notebook:
+        page = course_dir / "feedback" / learner / lesson.folder / f"{lesson.name}.html"
+        if page.is_file():
+            protect_page(page)
     for outcome in outcomes.values():
         if LEARNER_ID.match(outcome.learner) and outcome.learner not in with_notebook:
             not_graded_feedback(course_dir, lesson, outcome)
-    code, out = run_nbgrader(course_dir, "export", "--to=grades.csv")
+    _before_nbgrader(course_dir, guard, log)
+    code, out = run_nbgrader(course_dir, "export", "--to=grades.csv")  # returns when it and all it started are gone
     if code != 0:
         raise GradingError(f"nbgrader export failed:\n{tail(out)}")
     recorded = {(lesson.folder, o.learner): (o.score, o.max_score) for o in outcomes.values()
                 if LEARNER_ID.match(o.learner)}
     record.verify_export(course_dir / "grades.csv", recorded, unchanged)
     write_report(course_dir / "reports" / f"{lesson.folder}.csv", outcomes)
+    save_verdicts(course_dir, lesson, outcomes)
     for outcome in outcomes.values():
         log(outcome.summary())
     log(f"{lesson.folder}: {len(graded)} of {len(outcomes)} learners graded; grades: {course_dir / 'grades.csv'}, "
@@ -167,18 +190,43 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     return outcomes
 
 
-def _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb):
-    """The grade of record: the judge's verdict on each exercise of the learner's submitted code, its
-    points written into the gradebook, disagreements with the notebook's own graded cells reported."""
+def _snapshot(course_dir, lesson, sub, outcome):
+    """The sha256 of the learner's snapshot (taken at collect time), before any learner code of this batch runs.
+    A submission placed or changed in submitted/ since then is snapshot now, and graded as it is."""
+    from ..grading.integrity import sha256
+
+    submitted = Path(course_dir) / "submitted" / sub.learner / lesson.folder / f"{lesson.name}.ipynb"
+    snapshot = snapshot_path(course_dir, lesson, sub.learner)
+    if sub.sha256 and snapshot.is_file() and sha256(snapshot) == sub.sha256 == sha256(submitted):
+        return sub.sha256
+    if sub.sha256:
+        outcome.notes.append("submitted/ changed since `collect`: graded as it is now")
+    return take_snapshot(course_dir, lesson, sub.learner)
+
+
+def _before_nbgrader(course_dir, guard, log):
+    """No learner code runs any more: the files that decide grades are as they were, and nothing of the
+    learners' processes is left for nbgrader to follow."""
+    guard.verify("this batch")
+    for path in clean_course(course_dir):
+        log(f"removed {path}: a link or special file where nbgrader writes")
+
+
+def _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb, sha256):
+    """The grade of record: the judge's verdict on each exercise of the learner's code as collected (its
+    snapshot, checked against its sha256), its points written into the gradebook, disagreements with the
+    notebook's own graded cells reported."""
     from ..grading.lesson_judge import grading_calls, judge_file  # torch: only when grading
 
     started = time.time()
-    notebook = Path(course_dir) / "submitted" / outcome.learner / lesson.folder / f"{lesson.name}.ipynb"
+    notebook = snapshot_path(course_dir, lesson, outcome.learner)
     calls = grading_calls(lesson, solution_notebook(lesson))
-    verdicts = judge_file(lesson, notebook, calls, seconds=check_timeout, memory_gb=memory_gb, lenient=True)
+    verdicts = judge_file(lesson, notebook, calls, seconds=check_timeout, memory_gb=memory_gb, lenient=True,
+                          sha256=sha256)
     sandbox.kill_descendants()
     guard.verify(outcome.learner)  # before anything of this learner is recorded
     points = {}
+    outcome.verdicts = dict(verdicts)
     for ex in exercises(lesson):
         status, message = verdicts[ex.name]
         points[ex.test] = ex.points if status == "pass" else 0.0

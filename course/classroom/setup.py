@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +120,15 @@ os.environ["PATH"] = os.pathsep.join([{bin!r}, os.environ.get("PATH", "")])
 os.environ["JUPYTER_PATH"] = os.pathsep.join([os.path.join(HERE, "jupyter"), os.environ.get("JUPYTER_PATH", "")])
 c.Execute.kernel_name = {kernel!r}
 
+# The grading kernel has no network (course/grading/kernel.py): nbgrader talks
+# to it over Unix sockets, in a folder of their own made for this run (the one
+# host folder the kernel may write) and removed when nbgrader ends.
+import atexit, shutil, tempfile  # noqa: E401,E402
+_sockets = tempfile.mkdtemp(prefix="course-kernel-")
+atexit.register(shutil.rmtree, _sockets, True)
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(_sockets, "kernel")
+
 # Per-cell time limit in seconds. A hanging cell (an infinite loop) is
 # interrupted, scores 0, and grading goes on with the next cell. Fast mode
 # (NBGRADER_EXECUTION is set) keeps every training cell far below it.
@@ -133,6 +141,24 @@ c.Execute.interrupt_on_timeout = True
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = {pattern!r}
 
+# Nothing learner code wrote is followed: right after a notebook ran, the
+# processes it left are killed and its folder is emptied (the executed
+# notebook is then written as a new file); links and special files are
+# removed wherever nbgrader writes; outputs are kept as text and images only.
+from course.classroom.seal import become_subreaper
+become_subreaper()
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute", "course.classroom.seal.Seal", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+# Feedback pages show learner Markdown and output without running scripts: unsafe HTML escaped.
+c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades",
+                                    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+                                    "nbconvert.preprocessors.sanitize.SanitizeHTML"]
+c.SanitizeHTML.enabled = True
+c.HTMLExporter.sanitize_html = True
+
 # A graded cell missing from a submission is put back and applied.
 # `course nbgrader collect` already restores every missing test cell (and
 # reports it); this covers notebooks placed in submitted/ by other means.
@@ -141,14 +167,14 @@ c.OverwriteCells.add_missing_cells = True
 
 
 def _kernelspec(repo, course_dir):
-    # The kernel starts contained (course.grading.kernel): the repository and this course folder are
-    # read-only for the learner's code, except the notebook's own folder.
+    # The kernel starts contained (course.grading.kernel): this course folder is hidden from the learner's
+    # code (COURSE_HIDE), the notebook's own folder is a private copy.
     return {
-        "argv": [sys.executable, "-m", "course.grading.kernel", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-s", "-m", "course.grading.kernel", "-f", "{connection_file}"],
         "display_name": "LLM From Scratch (grading)",
         "language": "python",
         "env": {"PYTHONPATH": str(repo), "COURSE_OUT": "out", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                "COURSE_PROTECT": os.pathsep.join([str(repo), str(Path(course_dir).resolve())])},
+                "COURSE_HIDE": str(Path(course_dir).resolve())},
     }
 
 
@@ -188,21 +214,11 @@ def init(course_dir=DEFAULT_DIR, timeout=CELL_TIMEOUT, lessons=None, log=say):
 # ------------------------------------------- nbgrader, shared by the stages
 
 
-def nbgrader_env():
-    """This environment first (nbgrader shells out to `alembic`), the repository importable, fast mode off."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(registry.ROOT), env.get("PYTHONPATH", "")] if p)
-    env.pop("NBGRADER_EXECUTION", None)
-    env.pop("COURSE_FAST", None)
-    return env
-
-
 def run_nbgrader(course_dir, *args):
-    """Run `nbgrader ARGS` in the course folder; (exit code, output)."""
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=nbgrader_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return proc.returncode, proc.stdout
+    """Run `nbgrader ARGS` in the course folder (see launch.py: how); (exit code, output)."""
+    from .launch import run
+
+    return run(course_dir, *args)
 
 
 def require_folder(course_dir):

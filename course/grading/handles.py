@@ -22,9 +22,13 @@ where a `run` function returns it.
 Under `pytest checks/...` and `course nbgrader grade` the handle is remote:
 the learner's code runs in a separate, contained probe process
 (`course.grading.judge`), and the check's oracle values never leave the judge.
-In a notebook's grading cell (`check.nll(nll)`) the learner's own function is
-wrapped in a `Local` handle by the `@exercise` decorator: the same check code,
-the same round trip through the wire format, in the learner's own kernel.
+In a notebook's grading cell (`check.nll(nll)`, run by a Jupyter kernel) the
+`@exercise` decorator hands the check to `course.grading.notebook`: the
+kernel's executed cells are loaded in a probe and the check runs against it,
+as under pytest, and its verdict is printed as pytest's report prints it.
+Called with the learner's own function anywhere else (the repository's tests,
+`python lesson.py`), it is wrapped in a `Local` handle: the same check code,
+the same round trip through the wire format, in this process.
 
 Rule for check authors: compute expected values in the check, never in a
 `run` function, and never pass them to one. What comes back is only data to
@@ -33,6 +37,7 @@ compare; it decides nothing by itself.
 
 import functools
 import importlib
+import sys
 import traceback
 
 import torch
@@ -199,6 +204,10 @@ def exercise(check):
 
     @functools.wraps(check)
     def wrapper(*learner, **options):
+        if not all(isinstance(h, Handle) for h in learner) and _kernel_cell(sys._getframe(1).f_globals):
+            from . import notebook  # a check cell: the learner's code runs in a probe, as under pytest
+
+            return notebook.check_cell(wrapper, learner, options, sys._getframe(1).f_globals)
         handles = [h if isinstance(h, Handle) else Local(h) for h in learner]
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -208,4 +217,15 @@ def exercise(check):
             torch.set_num_threads(threads)
 
     wrapper.is_exercise_check = True
+    if _kernel_cell(None):
+        from . import notebook
+
+        notebook.watch()  # from the cell that imports the checks on: the cell id of each cell run
     return wrapper
+
+
+def _kernel_cell(caller_globals):
+    """In an IPython kernel: True when `caller_globals` are its cells' globals (None: any globals)."""
+    ipython = sys.modules.get("IPython")
+    ip = ipython.get_ipython() if ipython is not None else None
+    return ip is not None and (caller_globals is None or caller_globals is ip.user_ns)

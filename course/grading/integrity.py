@@ -7,6 +7,7 @@ recorded, and the batch stops naming that learner.
 """
 
 import hashlib
+import os
 from pathlib import Path
 
 
@@ -20,7 +21,14 @@ def _files(path):
         return [path]
     if not path.is_dir():
         return []
-    return sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(p for p in path.rglob("*") if (p.is_symlink() or p.is_file()) and "__pycache__" not in p.parts)
+
+
+def sha256(path):
+    """The sha256 of the regular file at `path` (a link is refused, not followed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def fingerprint(paths):
@@ -30,10 +38,25 @@ def fingerprint(paths):
         out[f"{root}/"] = "present" if Path(root).exists() else "absent"
         for f in _files(root):
             try:
-                out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+                out[str(f)] = f"link to {os.readlink(f)}" if f.is_symlink() else sha256(f)
             except OSError as e:
                 out[str(f)] = f"unreadable: {e.strerror}"
     return out
+
+
+def copy_regular(source, target):
+    """Copy the regular file `source` (a link is refused) to a new read-only `target`; returns its sha256."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read()
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(target):
+        os.unlink(target)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 class Guard:
@@ -42,6 +65,10 @@ class Guard:
     def __init__(self, paths):
         self.paths = [Path(p) for p in paths]
         self.known = fingerprint(self.paths)
+
+    def allow(self, path):
+        """`path` was changed on purpose by the grader (no learner code running): its new state is the known one."""
+        self.known.update({k: v for k, v in fingerprint([path]).items() if not k.endswith("/")})
 
     def changes(self):
         now = fingerprint(self.paths)

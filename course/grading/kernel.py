@@ -1,76 +1,80 @@
 """The kernel that runs a learner's notebook under `nbgrader autograde`, contained.
 
-    python -m course.grading.kernel -f CONNECTION_FILE     (the grading kernelspec's argv)
+    python -m course.grading.kernel -f CONNECTION_FILE [ipykernel options]   (the grading kernelspec's argv)
 
 nbgrader executes the whole notebook, learner code included, to make the
-feedback. That run decides no grade (the judge does, `course.grading`), but
-it must not be able to change what does. Before ipykernel starts:
+feedback. That run decides no grade (the judge does), but it must not be able
+to change what does, read what it must not, or leave anything behind. So the
+kernel is contained by `sandbox.contain`, like the judge's probe, before
+ipykernel starts:
 
-- where the kernel allows user namespaces: the folders named in
-  $COURSE_PROTECT (the repository with checks/ and course/, and the nbgrader
-  course folder with its gradebook, source/ and release/) become read-only,
-  except the notebook's own folder (the working directory, where figures go);
-  then every capability is dropped, so nothing can make them writable again;
-- the memory limit ($COURSE_MEMORY_LIMIT_GB, default 4 GiB above start-up).
+- its working directory (autograded/LEARNER/NN_name/) is a private tmpfs
+  holding a copy of the folder's regular files: nothing the notebook writes
+  there (a symlink, a hard link, a config file) reaches the real folder that
+  nbgrader writes into afterwards; figures reach the feedback inline, as
+  outputs;
+- HOME, IPYTHONDIR, JUPYTER_*, MPLCONFIGDIR, /tmp and /dev/shm are private
+  and gone when the kernel ends; the course folder ($COURSE_HIDE: gradebook,
+  source/, submitted/, other learners, feedback/), homes and the rest of the
+  repository but course/, checks/ and lessons/ are hidden; all else is
+  read-only; the environment is an allow-list (no secret of the grader's);
+- its own PID namespace: the kernel cannot signal nbgrader or the grade
+  command, and all it starts ends with it. The process nbgrader started stays
+  outside and passes nbgrader's interrupts (the cell timeout) on;
+- no network: nbgrader talks to it over Unix sockets (the course's
+  nbgrader_config.py sets `KernelManager.transport = "ipc"` and puts the
+  sockets in a folder of their own, the only host folder it may write). With
+  the tcp transport (the kernelspec used from JupyterLab) it keeps the host's
+  network, the rest of the containment unchanged.
 
-The kernel keeps the network (nbgrader talks to it over loopback sockets).
-Processes it leaves behind are re-parented to `course nbgrader grade`, which
-kills them. Without namespaces only the memory limit applies, and the hashes
-of `integrity.Guard`, the gradebook snapshot and the judge's rewrite of every
-score are what protect the grades.
+Where namespaces are not available, see `sandbox`: the working directory is
+still a copy and the environment still scrubbed. COURSE_SANDBOX=namespaces
+makes the kernel exit 70 instead (nbgrader records the learner as failed).
 """
 
-import ctypes
+import json
 import os
-import resource
+import secrets
+import shutil
+import stat
 import sys
 
 from . import sandbox
 
+SOCKET_FOLDER = "course-kernel-"  # the prefix of the socket folder nbgrader_config.py makes for the ipc transport
 
-def _protect(paths, writable):
-    libc = sandbox._libc
-    if libc is None or sandbox.SYS_CAPSET is None:
-        return False
-    uid, gid = os.getuid(), os.getgid()
-    if libc.unshare(sandbox.CLONE_NEWUSER | sandbox.CLONE_NEWNS) != 0:
-        return False
-    sandbox._write("/proc/self/setgroups", "deny")
-    sandbox._write("/proc/self/uid_map", f"{uid} {uid} 1")
-    sandbox._write("/proc/self/gid_map", f"{gid} {gid} 1")
-    sandbox._mount(None, b"/", None, sandbox.MS_REC | sandbox.MS_PRIVATE, None)
 
-    def setattr_(path, set_=0, clear=0, recursive=True):
-        attr = sandbox._MountAttr(set_, clear, 0, 0)
-        sandbox._check(libc.syscall(sandbox.SYS_MOUNT_SETATTR, sandbox.AT_FDCWD, path.encode(),
-                                    sandbox.AT_RECURSIVE if recursive else 0, ctypes.byref(attr),
-                                    ctypes.c_size_t(ctypes.sizeof(attr))), f"mount_setattr {path}")
-
-    MS_BIND = 0x1000
-    for path in paths:
-        sandbox._mount(path.encode(), path.encode(), None, MS_BIND | sandbox.MS_REC, None)
-        setattr_(path, set_=sandbox.MOUNT_ATTR_RDONLY)
-    for path in writable:
-        sandbox._mount(path.encode(), path.encode(), None, MS_BIND, None)
-        setattr_(path, clear=sandbox.MOUNT_ATTR_RDONLY, recursive=False)
-    sandbox._drop_capabilities()
-    return True
+def socket_folder(info):
+    """The folder of the kernel's ipc sockets, checked to be the course's own (and emptied); None for tcp."""
+    if info.get("transport", "tcp") != "ipc":
+        return None
+    folder = os.path.dirname(os.path.abspath(info["ip"]))
+    st = os.lstat(folder)
+    if (not os.path.basename(folder).startswith(SOCKET_FOLDER) or not stat.S_ISDIR(st.st_mode)
+            or st.st_uid not in (os.getuid(), sandbox.NOBODY if os.getuid() == 0 else -1) or st.st_mode & 0o077):
+        sandbox.refuse(f"the ipc socket folder {folder} is not the course's own (made by its nbgrader_config.py)")
+    for name in os.listdir(folder):  # left by an earlier kernel: nobody follows them, but start clean
+        path = os.path.join(folder, name)
+        shutil.rmtree(path) if stat.S_ISDIR(os.lstat(path).st_mode) else os.unlink(path)
+    return folder
 
 
 def main(argv):
-    protect = [p for p in os.environ.get("COURSE_PROTECT", "").split(os.pathsep) if p and os.path.isdir(p)]
-    cwd = os.getcwd()
-    try:
-        contained = _protect([os.path.realpath(p) for p in protect], [os.path.realpath(cwd)]) if protect else False
-    except OSError as e:
-        sys.stderr.write(f"grading kernel: could not protect the course files ({e}); not running learner code\n")
-        os._exit(70)
-    os.environ["COURSE_KERNEL_CONTAINED"] = "namespaces" if contained else "none"
+    i = argv.index("-f") + 1
+    with open(argv[i]) as fh:
+        info = json.load(fh)
+    sockets = socket_folder(info)
+    scratch = os.path.join("/tmp", "course-learner-" + secrets.token_hex(8))
     gb = float(os.environ.get("COURSE_MEMORY_LIMIT_GB", sandbox.DEFAULT_MEMORY_GB))
-    if gb:
-        limit = sandbox._address_space() + int((gb + 2) * (1 << 30))  # + the kernel's own imports (torch)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
+    # + the kernel's own imports: torch, and pyarrow's allocator, which reserves 1 GiB when it fits
+    how = sandbox.contain([], None, scratch, gb + 3 if gb else 0,
+                          work=os.getcwd(), writable=[sockets] if sockets else [], network=sockets is None)
+    argv[i] = os.path.join(scratch, "kernel.json")
+    with open(os.open(argv[i], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+        json.dump(info, fh)
+    os.environ["COURSE_KERNEL_CONTAINED"] = how
+    os.environ["JPY_PARENT_PID"] = "1"  # no parent poller: the kernel dies with its forwarder (PDEATHSIG)
+    os.execv(sys.executable, [sys.executable, "-s", "-m", "ipykernel_launcher", *argv])
 
 
 if __name__ == "__main__":

@@ -8,11 +8,14 @@ the learner's file.
 """
 
 import ast
+import hashlib
 import importlib
+import os
 import re
 
 import torch
 
+from .integrity import TamperError
 from .judge import RemoteLesson
 from .verdict import describe
 
@@ -55,15 +58,25 @@ def grading_calls(lesson, solution_nb):
     return out
 
 
-def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False, budget=None, printed=None):
+def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False, sha256=None, budget=None,
+               printed=None):
     """{exercise: (status, message)} for the learner's file at `path` (.py or .ipynb). `lenient`: a
-    notebook cell with a syntax error costs only what it defines (as when nbgrader runs it).
-    `budget`: seconds for all the file's checks together (the exercises after it are `timeout`).
-    `printed`: a dict that receives, per exercise, what the learner's code printed (bounded)."""
+    notebook cell with a syntax error costs only what it defines (as when nbgrader runs it). `sha256`:
+    the file must be exactly that (the snapshot taken at collect time), else TamperError; the bytes
+    checked are the bytes graded. `budget`: seconds for all the file's checks together (the exercises
+    after it are `timeout`). `printed`: a dict that receives, per exercise, what the learner's code
+    printed (bounded)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise TamperError(f"grading stopped: {path} is not the submission collected (its sha256 changed); "
+                          f"collect again")
     torch.set_num_threads(1)  # before the probe forks: tiny tensors, and no thread pool to inherit
     checks = importlib.import_module(f"checks.lesson{lesson.number}.exercises")
     kwargs = {} if memory_gb is None else {"memory_gb": memory_gb}
-    learner = RemoteLesson(path, module_name=f"learner_{lesson.folder}", lenient=lenient, budget=budget, **kwargs)
+    learner = RemoteLesson(path, text=data.decode("utf-8", errors="replace"),
+                           module_name=f"learner_{lesson.folder}", lenient=lenient, budget=budget, **kwargs)
     verdicts = {}
     try:
         for exercise, exercise_calls in calls.items():

@@ -1,32 +1,37 @@
-"""Containment for learner code: a forked process that cannot reach the judge.
+"""Containment for every process that runs learner code: the probe and the grading kernel.
 
-`contain()` runs in a freshly forked child, before any learner code. In order:
+`contain()` runs in the process that is about to run learner code (a forked
+probe, or `course.grading.kernel` before it becomes ipykernel). In order:
 
-1. Its own session (so one signal reaches the whole group), stdin from
-   /dev/null, stdout and stderr into a file the judge reads, no other
-   inherited file descriptors but the judge's socket.
-2. Namespaces, where the kernel allows them without root (a user namespace
-   owns the rest): a mount namespace in which every mount is read-only except
-   a private scratch tmpfs that becomes the working directory; a network
-   namespace with no interfaces up; a PID namespace, whose first process is
-   the learner's, so that when it ends, every process it started ends too
-   and the judge's process id cannot even be named. Then every capability is
-   dropped and no new ones can be gained (no_new_privs).
-3. Where namespaces are not available: as root, the process becomes `nobody`
-   (it can then write none of the course's root-owned files); otherwise it
-   keeps the user's rights, and the judge's hashes of the files that decide
-   grades (`course.grading.integrity`) are the guard.
-4. Resource limits: address space (the memory limit: $COURSE_MEMORY_LIMIT_GB,
-   default 4 GiB above what the probe holds after its imports), file size, no
-   core dumps.
+1. Its own session; stdin from /dev/null; stdout and stderr into `output_fd`
+   when given; no inherited file descriptors but `keep_fds`.
+2. Namespaces (as root: mount, network and PID; otherwise with a user
+   namespace that owns them). The file system becomes the view `mounts`
+   builds: read-only, with private tmpfs for `scratch` (HOME, TMPDIR,
+   IPYTHONDIR, JUPYTER_*, MPLCONFIGDIR), `work` (the working directory, a
+   copy), /tmp and /dev/shm, all gone when the namespace ends; homes, the
+   course folder ($COURSE_HIDE, `hide`) and most of /dev hidden; `writable`
+   folders (the kernel's sockets) writable. No network interface is up
+   (`network=True` keeps the host's). The first process of the new PID
+   namespace runs the learner's code: it can name no process outside, and
+   when it ends all it started ends. The caller's process stays outside,
+   passes signals on to the learner's process group (nbgrader's interrupt)
+   and exits with its status. As root, the learner's process then becomes
+   `nobody` when it can still read the Python it needs; every capability is
+   dropped and none can be gained (no_new_privs).
+3. Without namespaces: as root, `nobody`; otherwise the user's own rights;
+   the working directory is still a copy (in `scratch`). Not protected then:
+   /tmp and /dev/shm are shared (and what is left there stays), the network
+   is open, the grader's processes can be signalled, and (unless `nobody`)
+   everything the user may read or write is reachable; the judge's hashes
+   (`integrity`) are the guard.
+4. An environment built from an allow-list (`clean_environ`), never a copy of
+   the grader's (the one the process started with is zeroed in its memory);
+   limits on address space (the memory limit), file size, core dumps.
 
 $COURSE_SANDBOX chooses: `auto` (the default: the best available),
-`namespaces` (refuse to run learner code without them), `nobody`, `none`
-(the last two exist to test the fallbacks).
-
-The judge sets itself as a child subreaper, so a process that escapes its
-parent (double fork, setsid) is re-parented to the judge and killed by
-`kill_descendants` after each verdict.
+`namespaces` (exit 70, NOT_CONTAINED, rather than run learner code without
+them), `nobody`, `none` (the last two exist to test the fallbacks).
 """
 
 import ctypes
@@ -37,14 +42,19 @@ import signal
 import sys
 import tempfile
 
+from . import mounts
+
 DEFAULT_MEMORY_GB = float(os.environ.get("COURSE_MEMORY_LIMIT_GB", "4"))
+NOT_CONTAINED = 70  # exit status when learner code was not run because it could not be contained
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV = 0x4000, 0x40000, 0x2, 0x4
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 38, 24, 36
-AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = -100, 0x8000, 0x1
-SYS_MOUNT_SETATTR, SYS_CAPSET = 442, {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
 NOBODY = 65534
+# What learner code gets from the grader's environment (everything else is dropped).
+PASSED = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "NBGRADER_EXECUTION", "MPLBACKEND",
+          "COURSE_OUT", "COURSE_FAST", "COURSE_MEMORY_LIMIT_GB", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+          "CUDA_VISIBLE_DEVICES")
 
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -94,75 +104,91 @@ def kill_descendants(keep=()):
     return victims
 
 
-def _write(path, text):
-    with open(path, "w") as fh:
-        fh.write(text)
+def clean_environ(scratch, environ=None):
+    """The learner's whole environment: PASSED and LC_* from `environ`, every home-like folder in `scratch`."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in PASSED or k.startswith("LC_")}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    data = os.path.join(scratch, ".local", "share")
+    env.update(HOME=scratch, TMPDIR=scratch, IPYTHONDIR=os.path.join(scratch, ".ipython"),
+               JUPYTER_CONFIG_DIR=os.path.join(scratch, ".jupyter"), JUPYTER_DATA_DIR=os.path.join(data, "jupyter"),
+               JUPYTER_RUNTIME_DIR=os.path.join(data, "jupyter", "runtime"),
+               MPLCONFIGDIR=os.path.join(scratch, ".config", "matplotlib"),
+               XDG_CONFIG_HOME=os.path.join(scratch, ".config"),
+               XDG_CACHE_HOME=os.path.join(scratch, ".cache"), XDG_DATA_HOME=data, PYTHONNOUSERSITE="1",
+               PYTHONDONTWRITEBYTECODE="1")
+    return env
 
 
-def _mount(source, target, fstype, flags, data):
-    _check(_libc.mount(source, target, fstype, ctypes.c_ulong(flags), data), f"mount {target}")
+# ------------------------------------------------------- namespaces, users
 
 
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+def _nobody_can_read():
+    """As root: could user `nobody` read the Python this process needs? (Tried with the effective uid.)"""
+    if os.getuid() != 0:
+        return False
+    try:
+        os.setresgid(-1, NOBODY, -1)
+        os.setresuid(-1, NOBODY, -1)
+        for path in [os.path.dirname(os.__file__), *mounts.needed()]:
+            if os.path.isdir(path):
+                os.listdir(path)
+        return True
+    except OSError:  # unreadable, or no `nobody` (a user namespace that maps only root)
+        return False
+    finally:
+        os.setresuid(-1, 0, -1)
+        os.setresgid(-1, 0, -1)
 
 
-def _read_only_everywhere_but(scratch):
-    """Every mount read-only (one recursive mount_setattr), then a small writable tmpfs on scratch."""
-    _mount(None, b"/", None, MS_REC | MS_PRIVATE, None)  # nothing we do here reaches the host
-    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
-    _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr),
-                         ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr /")
-    _mount(b"tmpfs", scratch.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=256m,mode=0700")
+def _give(paths, owner):
+    for path in paths:
+        for root, dirs, files in os.walk(path):
+            for name in [root, *(os.path.join(root, f) for f in dirs + files)]:
+                os.lchown(name, owner, owner)
 
 
-def _drop_capabilities():
+def _unshare(network):
+    """New namespaces: "root" (no user namespace), "user" (one that maps only this user), or None."""
+    if _libc is None or SYS_CAPSET is None:
+        return None
+    flags = CLONE_NEWNS | CLONE_NEWPID | (0 if network else CLONE_NEWNET)
+    if os.getuid() == 0 and _libc.unshare(flags) == 0:
+        return "root"
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(flags | CLONE_NEWUSER) != 0:
+        return None
+    for name, text in [("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")]:
+        with open(f"/proc/self/{name}", "w") as fh:
+            fh.write(text)
+    return "user"
+
+
+def _drop_privileges(owner):
+    """Become `owner` (nobody) if given; no capabilities, none to be gained; killed with the forwarder."""
     for cap in range(64):
         _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability: fine
+    if owner is not None:
+        os.setgroups([])
+        os.setresgid(owner, owner, owner)
+        os.setresuid(owner, owner, owner)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
-    data = (ctypes.c_uint32 * 6)()
-    _check(_libc.syscall(SYS_CAPSET, header, data), "capset")
+    _check(_libc.syscall(SYS_CAPSET, header, (ctypes.c_uint32 * 6)()), "capset")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self stays its own after setuid
 
 
-def _enter_namespaces(scratch):
-    """User, mount, network and PID namespaces; False when the kernel refuses (then nothing changed)."""
-    if _libc is None or SYS_CAPSET is None:
-        return False
-    uid, gid = os.getuid(), os.getgid()
-    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) != 0:
-        return False
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"{uid} {uid} 1")
-    _write("/proc/self/gid_map", f"{gid} {gid} 1")
-    _read_only_everywhere_but(scratch)
-    return True
-
-
-def _world_reachable(path):
-    """True when user `nobody` could read `path` (every directory above it searchable by others)."""
-    path = os.path.abspath(path)
-    parts = path.split(os.sep)
-    for i in range(2, len(parts) + 1):
+def _forward_and_wait(child):
+    """In the caller's process: pass signals on to the learner's process group; exit with its status."""
+    def forward(signum, frame):
         try:
-            mode = os.stat(os.sep.join(parts[:i]) or os.sep).st_mode
+            os.killpg(child, signal.SIGKILL if signum == signal.SIGTERM else signum)
         except OSError:
-            return False
-        if not mode & 0o001 and i < len(parts) or i == len(parts) and not mode & 0o004:
-            return False
-    return True
-
-
-def _become_nobody(scratch):
-    needed = [sys.prefix, os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(__file__))]
-    if os.getuid() != 0 or not all(_world_reachable(p) for p in needed):
-        return False
-    os.chown(scratch, NOBODY, NOBODY)
-    os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
-    return True
+            pass
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, forward)
+    _, status = os.waitpid(child, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
 def _limit(kind, value):
@@ -179,42 +205,94 @@ def _address_space():
         return 0
 
 
-def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB):
-    """Called in the forked child; returns how it is contained, in words. May fork: the caller
-    continues in the learner's process (PID 1 of its namespace) and the other one never returns."""
-    os.setsid()
-    if _libc is not None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the judge gone: the probe goes too
+def _forget_initial_environment():
+    """Zero the environment this process was started with (a forked probe still holds the grader's, which
+    /proc/self/environ shows); a kernel is exec'd afterwards anyway."""
+    try:
+        with open("/proc/self/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end
+    except (OSError, IndexError, ValueError):
+        return
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
+
+
+def refuse(why):
+    """Exit NOT_CONTAINED with a message on stderr: learner code is not run."""
+    os.write(2, f"course sandbox: {why}; learner code was not run (COURSE_SANDBOX="
+                f"{os.environ.get('COURSE_SANDBOX', 'auto')})\n".encode())
+    os._exit(NOT_CONTAINED)
+
+
+def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=None, hide=(), writable=(),
+            network=False, environ=None):
+    """Contain this process (see the module's docstring); returns how, in words.
+
+    Forks when namespaces are used: the caller continues in the learner's process (PID 1 of its
+    namespace, in `work` or `scratch`) and the other process never returns."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    os.dup2(output_fd, 1)
-    os.dup2(output_fd, 2)
+    if output_fd is not None:
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
     keep = sorted({0, 1, 2, *keep_fds})
     for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
         os.closerange(low + 1, high)
-    how, mode = "namespaces", os.environ.get("COURSE_SANDBOX", "auto")
-    try:
-        isolated = mode in ("auto", "namespaces") and _enter_namespaces(scratch)
-    except OSError:
-        os._exit(70)  # half isolated: do not run learner code at all
+    env = clean_environ(scratch, environ)
+    mode = os.environ.get("COURSE_SANDBOX", "auto")
+    isolated = _unshare(network) if mode in ("auto", "namespaces") else None
     if mode == "namespaces" and not isolated:
-        os._exit(70)
+        refuse("this machine does not allow the namespaces the sandbox needs")
     if isolated:
-        pid = os.fork()  # the first process of the new PID namespace runs the learner's code
+        try:
+            own = mounts.build(mounts.plan(scratch, work, hide, writable))
+        except OSError as e:
+            refuse(f"the sandbox could not be set up ({e})")  # half isolated: run nothing
+        r, w = os.pipe()
+        pid = os.fork()
         if pid:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            _, status = os.waitpid(pid, 0)
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+            os.close(r)
+            _forward_and_wait(pid)
+        os.close(w)
+        os.setpgid(0, 0)  # a group of its own: the forwarder's signals reach it and all it starts, once
+        owner = NOBODY if mode == "auto" and isolated == "root" and _nobody_can_read() else None
+        try:
+            mounts.own_proc()
+            _give(own if owner is not None else [], owner)
+            _drop_privileges(owner)
+        except OSError as e:
+            refuse(f"the sandbox could not be set up ({e})")
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        # A /proc of its own: the learner's processes see only themselves (best effort).
-        _libc.mount(b"proc", b"/proc", b"proc", ctypes.c_ulong(MS_NOSUID | MS_NODEV), None)
-        _drop_capabilities()
-    elif mode in ("auto", "nobody") and _become_nobody(scratch):
-        how = "user nobody"
+        import select
+        if select.select([r], [], [], 0)[0]:  # the forwarder died before PDEATHSIG was set
+            os._exit(NOT_CONTAINED)
+        os.close(r)
+        how = "namespaces" + (", user nobody" if owner is not None else "")
     else:
-        how = "same user (hash checks only)"
-    os.chdir(scratch)
-    os.environ.update(HOME=scratch, TMPDIR=scratch, MPLCONFIGDIR=scratch)
+        os.makedirs(scratch, 0o700, exist_ok=True)
+        if work:  # a copy of the working directory: nothing it writes reaches the real one
+            src = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+            work = os.path.join(scratch, os.path.basename(os.path.normpath(work)) or "work")
+            os.makedirs(work, exist_ok=True)
+            mounts.copy_tree(src, work, mounts.COPY_BYTES)
+            os.close(src)
+        if mode in ("auto", "nobody") and _nobody_can_read():
+            _give([scratch, *writable], NOBODY)
+            _drop_privileges(NOBODY)
+            how = "user nobody (no namespaces)"
+        else:
+            how = "same user (no namespaces: hash checks only)"
+        if _libc is not None:
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.chdir(work or scratch)
+    os.environ.clear()
+    os.environ.update(env)
+    _forget_initial_environment()
+    for key in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "MPLCONFIGDIR"):
+        os.makedirs(env[key], exist_ok=True)
     tempfile.tempdir = scratch
     if memory_gb:
         _limit(resource.RLIMIT_AS, _address_space() + int(memory_gb * (1 << 30)))

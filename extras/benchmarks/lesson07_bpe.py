@@ -93,7 +93,8 @@ def main():
         print(f"  ours, vocab {v:>6,} (trained on {len(corpus):,} chars): {nbytes / n_tokens:.3f}")
     for name in ("gpt2", "cl100k_base"):
         e = tiktoken_encoding(name)
-        print(f"  {name}, vocab {e.n_vocab:,}: {nbytes / len(e.encode_ordinary(held_out)):.3f}")
+        size = len(tiktoken_ranks(name)) + len(e.special_tokens_set)  # n_vocab counts unused ids too
+        print(f"  {name}, vocab {size:,}: {nbytes / len(e.encode_ordinary(held_out)):.3f}")
     sample = multilingual_sample()
     m = ref.train_fast(corpus, 4096, pattern)
     scores = [f"ours (vocab 4096) {len(sample.encode()) / len(ref.encode_ordinary(sample, m, pattern)):.3f}"]

@@ -193,8 +193,12 @@ check.Embedding(Embedding, seed=505)
 #
 # $$(B, T, C) \to (B, T/n, n C), \qquad \text{out}[b, i] = [x_{b, in}, x_{b, in+1}, \dots, x_{b, in+n-1}] .$$
 #
-# The $n$ vectors of group $i$ appear in time order, earliest first. Since
-# the tensor is stored row by row, this is a `view`: no data moves.
+# The $n$ vectors of group $i$ appear in time order, earliest first. A
+# contiguous tensor is stored row by row, so the $n$ vectors of a group are
+# already side by side and `x.reshape(B, T // n, n * C)` moves no data. Use
+# `reshape`, not `view`: the input is not always contiguous (the Embedding
+# of the windows `tokens.unfold(0, 8, 1)` of a short name, later in this
+# lesson, is not), and `.view` refuses such a tensor where `reshape` copies.
 #
 # When the result has a **single position** ($T = n$), return `(B, n C)`: drop
 # the time dimension, so that the last layers of the model see an ordinary
@@ -937,6 +941,27 @@ if fast_mode():
           "full run ends at val 2.1234 for the stack after 2,500 steps (79.3 s of training), against 2.0556 for "
           "the hierarchy after 20,000 (167.5 s)")
 
+
+def val_at(log, seconds):
+    """A log's validation loss at a training time, linear between its evaluations (as the plot draws it)."""
+    points = [(s, v) for _, s, v in log]
+    for (s0, v0), (s1, v1) in zip(points, points[1:]):
+        if s0 <= seconds <= s1:
+            return v0 + (v1 - v0) * (seconds - s0) / (s1 - s0)
+    return points[0][1] if seconds == points[0][0] else None
+
+
+# Where both curves of the plot exist, compare them at the earliest common time: this run's measurement.
+t = max(conv_log[0][1], hier_log[0][1])
+if t <= min(conv_log[-1][1], hier_log[-1][1]):
+    v_conv, v_hier = val_at(conv_log, t), val_at(hier_log, t)
+    print(f"at equal training time, {t:.1f} s: val {v_conv:.4f} for the stack, {v_hier:.4f} for the hierarchy: "
+          f"in this run the stack is {'ahead' if v_conv < v_hier else 'behind'} there")
+else:
+    print(f"the two validation curves do not overlap in time in this run (the stack's are from "
+          f"{conv_log[0][1]:.1f} to {conv_log[-1][1]:.1f} s, the hierarchy's from {hier_log[0][1]:.1f} to "
+          f"{hier_log[-1][1]:.1f} s): it does not compare them at equal training time")
+
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4.5))
 for name, log in (("flat MLP (22k)", flat_log), ("hierarchy (22k)", small_log), ("hierarchy (77k)", hier_log),
@@ -958,7 +983,8 @@ plt.show()
 
 # %% [markdown]
 # What the full runs on `names.txt` say (`extras/benchmarks/lesson05.md`).
-# Early on, the stack is ahead at equal training time, as in the plot: each
+# Early on, the stack is ahead at equal training time (the line printed
+# above the plot says whether this run's curves agree): each
 # of its steps learns from every position of 32 names, about 230
 # predictions, for the cost of three or four hierarchy steps. But it does
 # **not** end ahead. Given about as many predictions as the hierarchy's

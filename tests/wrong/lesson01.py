@@ -296,6 +296,17 @@ def sgd_replaces_w(W, xs, ys, lr, reg=0.01):
     return loss.item()
 
 
+def sgd_one_hot_no_classes(W, xs, ys, lr, reg=0.01):
+    """Its own forward pass with F.one_hot(xs) without num_classes (not the learner's neural_nll)."""
+    W.grad = None
+    logits = F.one_hot(xs).float() @ W
+    loss = F.cross_entropy(logits, ys) + reg * (W**2).mean()
+    loss.backward()
+    with torch.no_grad():
+        W -= lr * W.grad
+    return loss.item()
+
+
 WRONG = {
     "build_vocab": [vocab_dot_last, vocab_unsorted, vocab_no_return],
     "count_bigrams": [count_no_end_token, count_no_start_token, count_fixed_27, count_transposed, count_float],
@@ -306,5 +317,5 @@ WRONG = {
     "bigram_dataset": [dataset_shifted, dataset_no_end, dataset_column],
     "neural_nll": [neural_softmax_dim0, neural_no_reg, neural_sum, neural_detached, neural_log_softmax_wrong_target,
                    neural_one_hot_no_classes],
-    "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_loss_after, sgd_replaces_w],
+    "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_loss_after, sgd_replaces_w, sgd_one_hot_no_classes],
 }

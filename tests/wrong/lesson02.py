@@ -115,6 +115,16 @@ def embed_detached(C, X):
     return C.detach()[X].view(X.shape[0], -1)
 
 
+def embed_one_hot_without_num_classes(C, X):
+    """F.one_hot(X) has X.max() + 1 columns: too few when the last tokens do not occur."""
+    return (F.one_hot(X).float() @ C).view(X.shape[0], -1)
+
+
+def embed_one_hot(C, X):
+    """Right, differently: one-hot rows of the vocabulary's length times C."""
+    return (F.one_hot(X, C.shape[0]).to(C.dtype) @ C).view(X.shape[0], -1)
+
+
 # ----------------------------------------------------------------------- forward
 
 
@@ -236,6 +246,20 @@ def ce_variable_named_logsumexp(logits, Y):
     logsumexp = m.squeeze(1) + (logits - m).exp().sum(dim=1).log()
     softmax = None  # noqa: F841 - a name, not a call
     return (logsumexp - logits[torch.arange(len(Y)), Y]).mean()
+
+
+def ce_one_hot_without_num_classes(logits, Y):
+    """Picks the targets' log-probabilities with F.one_hot(Y), as long as Y.max() + 1, not V."""
+    z = logits - logits.max(1, keepdim=True).values
+    logp = z - z.exp().sum(1, keepdim=True).log()
+    return -(logp * F.one_hot(Y)).sum(1).mean()
+
+
+def ce_one_hot(logits, Y):
+    """Right, differently: the targets picked by a one-hot mask of the vocabulary's length."""
+    z = logits - logits.max(1, keepdim=True).values
+    logp = z - z.exp().sum(1, keepdim=True).log()
+    return -(logp * F.one_hot(Y, logits.shape[1])).sum(1).mean()
 
 
 def ce_detached(logits, Y):
@@ -475,12 +499,13 @@ def sample_context_drops_oldest_wrong_end(params, itos, generator, block_size=3)
 WRONG = {
     "build_dataset": [dataset_aliased_context, dataset_no_return, dataset_shifted_by_one, dataset_target_shifted,
                       dataset_no_end, dataset_no_padding, dataset_fixed_block, dataset_padding_after, dataset_float, dataset_y_column],
-    "embed": [embed_no_flatten, embed_wrong_view, embed_transposed, embed_reversed, embed_sum, embed_detached],
+    "embed": [embed_no_flatten, embed_wrong_view, embed_transposed, embed_reversed, embed_sum, embed_detached,
+              embed_one_hot_without_num_classes],
     "forward": [forward_softmax, forward_relu, forward_no_tanh, forward_no_b1, forward_no_b2, forward_tanh_on_logits,
                 forward_bias_after_tanh, forward_transposed_embedding],
     "cross_entropy": [ce_naive, ce_log_of_sum_naive, ce_softmax_dim0, ce_sum, ce_wrong_index,
                       ce_max_not_added_back, ce_global_max, ce_builtin, ce_builtin_method, ce_detached, ce_alias,
-                      ce_alias_logsumexp, ce_max_no_keepdim],
+                      ce_alias_logsumexp, ce_max_no_keepdim, ce_one_hot_without_num_classes],
     "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_skips_embedding, sgd_out_of_place, sgd_loss_after, sgd_fixed_lr,
                  sgd_sum_loss, sgd_returns_tensor],
     "sample": [sample_global_rng, sample_softmax_dim0, sample_max_len, sample_keeps_end, sample_argmax,
@@ -488,5 +513,6 @@ WRONG = {
 }
 
 RIGHT = {  # correct answers, in a form the checks must accept
-    "cross_entropy": [ce_variable_named_logsumexp],
+    "cross_entropy": [ce_variable_named_logsumexp, ce_one_hot],
+    "embed": [embed_one_hot],
 }

@@ -192,6 +192,17 @@ class bn_eval_uses_batch(BatchNorm1d):
         return super().stats(x)
 
 
+class bn_eval_batch_stats_rejects_one(BatchNorm1d):
+    """Batch statistics in both modes (no update in evaluation mode), so an evaluation batch of one raises."""
+
+    def stats(self, x):
+        if len(x) < 2:
+            raise ValueError("batch statistics need more than one example")
+        if self.training:
+            self.update(x.detach())
+        return x.mean(0), x.var(0, unbiased=False)
+
+
 class bn_no_error_batch_of_one(BatchNorm1d):
     """Normalises a single example anyway: the output is beta, whatever x."""
 
@@ -634,7 +645,8 @@ WRONG = {
     "init_mlp": [init_naive, init_no_gain, init_fan_out, init_no_sqrt, init_big_w2, init_zero_w1, init_uniform,
                  init_global_rng, init_not_leaf, init_wrong_order, init_float64],
     "BatchNorm1d": [bn_unbiased_normalise, bn_wrong_dim, bn_updates_in_eval, bn_momentum_reversed,
-                    bn_biased_running_var, bn_eps_outside_sqrt, bn_eval_uses_batch, bn_no_error_batch_of_one,
+                    bn_biased_running_var, bn_eps_outside_sqrt, bn_eval_uses_batch, bn_eval_batch_stats_rejects_one,
+                    bn_no_error_batch_of_one,
                     bn_graph_in_running_stats, bn_detached_stats, bn_running_stats_as_parameters, bn_gamma_no_grad,
                     bn_rejects_batch_of_two],
     "Linear": [linear_fan_out, linear_no_sqrt, linear_ignores_gain, linear_transposed, linear_always_bias,

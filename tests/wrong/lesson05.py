@@ -47,7 +47,7 @@ class Tanh(Module):
         return torch.tanh(x)
 
 
-def _embedding(draw="randn", flat=False, detach=False):
+def _embedding(draw="randn", flat=False, detach=False, trainable=True):
     class Embedding(Module):
         def __init__(self, num_embeddings, embedding_dim, generator=None):
             if draw == "randn":
@@ -56,7 +56,7 @@ def _embedding(draw="randn", flat=False, detach=False):
                 w = torch.rand(num_embeddings, embedding_dim, generator=generator)
             else:  # ignores the generator
                 w = torch.randn(num_embeddings, embedding_dim)
-            self.weight = w.requires_grad_()
+            self.weight = w.requires_grad_() if trainable else w
 
         def __call__(self, IX):
             out = self.weight[IX.reshape(-1)] if flat else self.weight[IX]
@@ -81,6 +81,28 @@ class EmbeddingOneHot(Module):
         return [self.weight]
 
 
+class EmbeddingIndexSelect(EmbeddingOneHot):
+    """Right, differently: index_select on the flattened indices, reshaped back."""
+
+    def __call__(self, IX):
+        return self.weight.index_select(0, IX.reshape(-1)).view(*IX.shape, self.weight.shape[1])
+
+
+class EmbeddingViewOfIndices(EmbeddingOneHot):
+    """Wrong: IX.view(-1) refuses indices that are not contiguous, as the lesson's unfold windows are."""
+
+    def __call__(self, IX):
+        return self.weight[IX.view(-1)].view(*IX.shape, self.weight.shape[1])
+
+
+class EmbeddingOneHotNoClasses(EmbeddingOneHot):
+    """Wrong: F.one_hot without num_classes has IX.max() + 1 columns, fewer than the table's rows whenever
+    the largest indices do not occur."""
+
+    def __call__(self, IX):
+        return F.one_hot(IX).float() @ self.weight
+
+
 def _flatten(order="right", squeeze="time"):
     class FlattenConsecutive(Module):
         def __init__(self, n):
@@ -95,6 +117,10 @@ def _flatten(order="right", squeeze="time"):
                 x = x.reshape(B, n, T // n, C).transpose(1, 2).reshape(B, T // n, n * C)
             elif order == "interleaved":  # channels alternate instead of whole vectors
                 x = x.reshape(B, T // n, n, C).transpose(2, 3).reshape(B, T // n, n * C)
+            elif order == "view":  # refuses a non-contiguous input, as the Embedding of unfold windows is
+                x = x.view(B, T // n, n * C)
+            elif order == "contiguous_view":  # right: a copy where needed, then a view
+                x = x.contiguous().view(B, T // n, n * C)
             if squeeze == "time" and x.shape[1] == 1:
                 x = x.squeeze(1)
             elif squeeze == "all":  # also drops a batch of one
@@ -173,6 +199,30 @@ class BatchNorm1dFlat(Module):
         return [self.gamma, self.beta]
 
 
+class BatchNorm1dViewFlat(BatchNorm1dFlat):
+    """Wrong: flattens a 3-D input with .view, which refuses the (B, C, T) memory order that a
+    CausalConv1d built on F.conv1d(...).transpose(1, 2) returns in the lesson's stack."""
+
+    def __call__(self, x):
+        return super().__call__(x.view(-1, x.shape[-1])).view(x.shape)
+
+
+class BatchNorm1dInPlace(BatchNorm1dFlat):
+    """Right, differently: the running statistics updated in place, as torch.nn.BatchNorm1d does
+    (mul_ and add_ for the mean, lerp_ for the variance)."""
+
+    def __call__(self, x):
+        dims = tuple(range(x.ndim - 1))
+        if self.training:
+            mean, var = x.mean(dims), x.var(dims, unbiased=False)
+            with torch.no_grad():
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.running_var.lerp_(x.var(dims, unbiased=True), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta
+
+
 def _sequential(train_reaches="all", params="all", returns_self=True):
     class Sequential(Module):
         def __init__(self, layers):
@@ -215,7 +265,7 @@ def _conv(left="causal", spacing="dilation", shift=0, flip=False, pad_false="rig
             T = x.shape[1]
             if self.pad:
                 span = (k - 1) * d
-                lp, rp = {"causal": (span, 0), "symmetric": (span // 2, span - span // 2)}[left]
+                lp, rp = {"causal": (span, 0), "symmetric": (span // 2, span - span // 2), "right": (0, span)}[left]
                 lp += shift
                 x = F.pad(x, (0, 0, lp, rp))
                 T_out = T
@@ -253,6 +303,21 @@ class CausalConv1dUnfold(Module):
 
     def parameters(self):
         return [self.weight] + ([] if self.bias is None else [self.bias])
+
+
+class CausalConv1dProjectThenShift(CausalConv1dUnfold):
+    """Wrong: projects every position by every tap first (x.view(B * T, C_in)), then adds the shifted
+    projections; .view refuses an input that is not contiguous, as the lesson's stack can hand over."""
+
+    def __call__(self, x):
+        k, d = self.kernel_size, self.dilation
+        if self.pad:
+            x = F.pad(x, (0, 0, (k - 1) * d, 0))
+        B, T, C = x.shape
+        T_out = T - (k - 1) * d
+        taps = [(x.view(B * T, C) @ self.weight[j]).view(B, T, -1) for j in range(k)]
+        out = sum(taps[j][:, j * d: j * d + T_out] for j in range(k))
+        return out if self.bias is None else out + self.bias
 
 
 class CausalConv1dLoop(Module):
@@ -365,19 +430,38 @@ def build_hierarchy_flat_weights(vocab_size, block_size, n_embd, n_hidden, gener
     return model
 
 
+def build_hierarchy_three_levels(vocab_size, block_size, n_embd, n_hidden, generator=None):
+    """Three levels whatever block_size is: right for 8 only."""
+    layers = [Embedding(vocab_size, n_embd, generator=generator)]
+    fan_in = n_embd
+    for _ in range(3):
+        layers += [FlattenConsecutive(2), Linear(2 * fan_in, n_hidden, bias=False, generator=generator),
+                   BatchNorm1d(n_hidden), Tanh()]
+        fan_in = n_hidden
+    layers.append(Linear(n_hidden, vocab_size, generator=generator))
+    with torch.no_grad():
+        layers[-1].weight *= 0.1
+    return Sequential(layers)
+
+
+def build_hierarchy_bn_updates_in_eval(vocab_size, block_size, n_embd, n_hidden, generator=None):
+    return _build(bn=_batchnorm(update_in_eval=True))(vocab_size, block_size, n_embd, n_hidden, generator)
+
+
 def build_hierarchy_per_position_bn(vocab_size, block_size, n_embd, n_hidden, generator=None):
     return _build(bn=_batchnorm(dims="first"))(vocab_size, block_size, n_embd, n_hidden, generator)
 
 
 def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv=None, detach=True,
-             bn_defaults=False, output_bias="copy", conv_bias=False):
+             bn_defaults=False, output_bias="copy", conv_bias=False, trainable=True):
     conv_class = conv or CausalConv1d
 
     def hierarchy_to_conv(hierarchy):
         def copy(t):
             if share:
                 return t
-            return (t.detach() if detach else t).clone().requires_grad_(t.requires_grad)
+            t2 = (t.detach() if detach else t).clone()
+            return t2.requires_grad_(t.requires_grad) if trainable else t2
 
         layers, dilation, n, level = [], 1, None, 0
         for layer in hierarchy.layers:
@@ -390,7 +474,8 @@ def _to_conv(dilation_rule="product", view="right", share=False, pad=False, conv
                 n = layer.n
             elif kind == "Linear" and n is not None:
                 C_in, C_out = layer.weight.shape[0] // n, layer.weight.shape[1]
-                d = {"product": dilation, "one": 1, "level": level + 1}[dilation_rule]
+                d = {"product": dilation, "one": 1, "level": level + 1, "with_own": dilation * n,
+                     "pow2": 2 ** level}[dilation_rule]
                 c = conv_class(C_in, C_out, n, dilation=d, bias=conv_bias, pad=pad)
                 if view == "right":
                     c.weight = copy(layer.weight.view(n, C_in, C_out))
@@ -443,9 +528,9 @@ RIGHT = {
 }
 
 OTHER_RIGHT = {
-    "Embedding": [EmbeddingOneHot],
-    "FlattenConsecutive": [FlattenConsecutiveCat],
-    "BatchNorm1d": [BatchNorm1dFlat],
+    "Embedding": [EmbeddingOneHot, EmbeddingIndexSelect],
+    "FlattenConsecutive": [FlattenConsecutiveCat, _named(_flatten(order="contiguous_view"), "FlattenContiguousView")],
+    "BatchNorm1d": [BatchNorm1dFlat, BatchNorm1dInPlace],
     "CausalConv1d": [CausalConv1dUnfold, CausalConv1dLoop, CausalConv1dTorch],
     "receptive_field": [receptive_field_loop],
     "hierarchy_to_conv": [_named(_to_conv(conv=type("CausalConv1d", (CausalConv1dUnfold,), {})),
@@ -458,12 +543,16 @@ WRONG = {
         _named(_embedding(draw="global"), "embedding_ignores_generator"),
         _named(_embedding(flat=True), "embedding_flattens_indices"),
         _named(_embedding(detach=True), "embedding_detached"),
+        _named(EmbeddingOneHotNoClasses, "embedding_one_hot_without_num_classes"),
+        _named(EmbeddingViewOfIndices, "embedding_view_of_indices"),
+        _named(_embedding(trainable=False), "embedding_weight_not_trainable"),
     ],
     "FlattenConsecutive": [
         _named(_flatten(order="strided"), "flatten_strided_groups"),
         _named(_flatten(order="interleaved"), "flatten_interleaved_channels"),
         _named(_flatten(squeeze="all"), "flatten_squeezes_batch_of_one"),
         _named(_flatten(squeeze="never"), "flatten_never_squeezes"),
+        _named(_flatten(order="view"), "flatten_view_of_noncontiguous"),
     ],
     "BatchNorm1d": [
         _named(_batchnorm(dims="first"), "bn_reduces_dim0_only"),
@@ -471,6 +560,7 @@ WRONG = {
         _named(_batchnorm(unbiased_norm=True), "bn_normalises_with_unbiased_var"),
         _named(_batchnorm(momentum_reversed=True), "bn_momentum_reversed"),
         _named(_batchnorm(stored_var="biased"), "bn_stores_biased_var"),
+        _named(BatchNorm1dViewFlat, "bn_views_noncontiguous_input"),
     ],
     "Sequential": [
         _named(_sequential(train_reaches="children"), "sequential_eval_misses_nested"),
@@ -482,10 +572,14 @@ WRONG = {
         _named(_build(scale=1.0), "build_hierarchy_output_not_scaled"),
         _named(build_hierarchy_flat_weights, "build_hierarchy_nonleaf_output_weight"),
         _named(build_hierarchy_per_position_bn, "build_hierarchy_per_position_bn"),
+        build_hierarchy_three_levels,
+        build_hierarchy_bn_updates_in_eval,
         build_hierarchy_output_first,
     ],
     "CausalConv1d": [
         _named(_conv(left="symmetric"), "conv_symmetric_padding"),
+        _named(_conv(left="right"), "conv_right_padding"),
+        _named(CausalConv1dProjectThenShift, "conv_views_noncontiguous_input"),
         _named(_conv(spacing="one"), "conv_dilation_on_padding_only"),
         _named(_conv(shift=1), "conv_shifted_by_one"),
         _named(_conv(flip=True), "conv_reversed_taps"),
@@ -495,6 +589,9 @@ WRONG = {
     "hierarchy_to_conv": [
         _named(_to_conv(dilation_rule="one"), "to_conv_no_dilation"),
         _named(_to_conv(dilation_rule="level"), "to_conv_dilation_is_level"),
+        _named(_to_conv(dilation_rule="with_own"), "to_conv_dilation_includes_own_factor"),
+        _named(_to_conv(dilation_rule="pow2"), "to_conv_dilation_power_of_two"),
+        _named(_to_conv(trainable=False), "to_conv_copies_not_trainable"),
         _named(_to_conv(view="interleaved"), "to_conv_wrong_weight_view"),
         _named(_to_conv(share=True), "to_conv_shares_tensors"),
         _named(_to_conv(pad=True), "to_conv_padded_convolutions"),

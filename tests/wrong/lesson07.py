@@ -113,6 +113,8 @@ def _train(text, vocab_size, choose=BY_COUNT_THEN_PAIR, stop_early=True):
                 break
             continue
         pair = choose(stats)
+        if pair is None:
+            break
         ids = merge_right(ids, pair, idx)
         merges[pair] = idx
     return merges
@@ -287,6 +289,8 @@ def _train_chunks(chunks, vocab_size, choose=BY_COUNT_THEN_PAIR):
         if not stats:
             break
         pair = choose(stats)
+        if pair is None:
+            break
         chunks = [merge_right(ids, pair, idx) for ids in chunks]
         merges[pair] = idx
     return merges
@@ -318,12 +322,13 @@ def train_regex_split_on_space(text, vocab_size, pattern):
 # ------------------------------------------------------------- regex encoding
 
 
-def encode_ordinary_right(text, merges, pattern, byte_ids=None):
+def _encode_chunks(chunks, merges, byte_ids, encode_ids=_encode_ids):
     byte_ids = byte_ids if byte_ids is not None else range(256)
-    out = []
-    for chunk in regex.findall(pattern, text):
-        out += _encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges)
-    return out
+    return [i for chunk in chunks for i in encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges)]
+
+
+def encode_ordinary_right(text, merges, pattern, byte_ids=None):
+    return _encode_chunks(regex.findall(pattern, text), merges, byte_ids)
 
 
 def encode_ordinary_no_split(text, merges, pattern, byte_ids=None):
@@ -374,7 +379,12 @@ def encode_special_right(text, merges, pattern, special_tokens, allowed_special=
         raise ValueError("disallowed special token")
     if not allowed:
         return encode_ordinary_right(text, merges, pattern, byte_ids)
-    parts = regex.split("(" + "|".join(map(regex.escape, sorted(allowed, key=len, reverse=True))) + ")", text)
+    return _split_specials(text, merges, pattern, special_tokens, sorted(allowed, key=len, reverse=True), byte_ids)
+
+
+def _split_specials(text, merges, pattern, special_tokens, alternatives, byte_ids):
+    """Cut out the special tokens with a regex alternation tried in the order given; encode the rest."""
+    parts = regex.split("(" + "|".join(map(regex.escape, alternatives)) + ")", text)
     out = []
     for k, part in enumerate(parts):
         out += [special_tokens[part]] if k % 2 else encode_ordinary_right(part, merges, pattern, byte_ids)
@@ -495,7 +505,7 @@ def merges_from_ranks_unsorted(ranks):
 
 
 def _train_fast(text, vocab_size, pattern, *, key=lambda c, a, b: (-c, -a, -b), weighted=True, decrement=True,
-                split=True):
+                split=True, stop_at_one=False):
     freq = Counter(regex.findall(pattern, text) if split else [text])
     words = [list(c.encode("utf-8")) for c in freq]
     weights = list(freq.values()) if weighted else [1] * len(freq)
@@ -511,6 +521,8 @@ def _train_fast(text, vocab_size, pattern, *, key=lambda c, a, b: (-c, -a, -b), 
         k, pair = heapq.heappop(heap)
         if counts.get(pair, 0) <= 0 or key(counts[pair], *pair) != k:
             continue
+        if stop_at_one and counts[pair] == 1:
+            break
         idx = 256 + len(merges)
         merges[pair] = idx
         changed = set()
@@ -657,8 +669,8 @@ HINTS = {
     "encode_special_silent": "never be encoded silently",
     "merges_from_ranks_no_shuffle": "shuffled",
     "merges_from_ranks_first_split": "BPE",
-    "train_fast_smallest_pair": "smallest pair",
-    "train_fast_dict_order": "dict order",
+    "train_fast_smallest_pair": "smallest pair (a heap entry (-count, a, b) pops it first); push (-count, -a, -b)",
+    "train_fast_dict_order": "dict order (max(stats, key=stats.get)); push (-count, -a, -b) on the heap",
     "train_fast_unweighted": "frequency",
     "train_fast_crossing": "cross chunks",
 }
@@ -988,3 +1000,178 @@ USES = {"train": ["get_stats", "merge"], "encode": ["get_stats", "merge"], "trai
 CALLS = {"train": train_calls, "encode": encode_calls, "train_regex": train_regex_calls,
          "encode_ordinary": encode_ordinary_calls, "encode_special": encode_special_calls,
          "train_fast": train_fast_calls}
+
+
+# ------------------------------------------------------------------------- issue 21 (lesson 07)
+# Wrong answers that passed, and wrong answers whose hint pointed elsewhere.
+
+
+def _most_frequent_first(ids, merges):
+    """Merges the most frequent known pair first (ties: the lower rank), not the lowest rank."""
+    while len(ids) >= 2:
+        stats = get_stats_right(ids)
+        known = [p for p in stats if p in merges]
+        if not known:
+            break
+        pair = min(known, key=lambda p: (-stats[p], merges[p]))
+        ids = merge_right(ids, pair, merges[pair])
+    return ids
+
+
+def encode_most_frequent(text, merges):
+    """With {bc: 256, ab: 257}, 'ababc' becomes [257, 257, 99] instead of [257, 97, 256]."""
+    return _most_frequent_first(list(text.encode("utf-8")), merges)
+
+
+def encode_ordinary_most_frequent(text, merges, pattern, byte_ids=None):
+    return _encode_chunks(regex.findall(pattern, text), merges, byte_ids, _most_frequent_first)
+
+
+def encode_code_points(text, merges):
+    """Starts from the code points (ord) instead of the UTF-8 bytes: 'é' is one id 233, '안' is 50504."""
+    return _encode_ids([ord(c) for c in text], merges)
+
+
+def encode_ordinary_code_points(text, merges, pattern, byte_ids=None):
+    out = []
+    for chunk in regex.findall(pattern, text):
+        ids = [ord(c) if byte_ids is None or ord(c) > 255 else byte_ids[ord(c)] for c in chunk]
+        out += _encode_ids(ids, merges)
+    return out
+
+
+def _stop_at_count_one(stats):
+    pair = BY_COUNT_THEN_PAIR(stats)
+    return pair if stats[pair] > 1 else None
+
+
+def train_stops_at_count_one(text, vocab_size):
+    """Stops as soon as the most frequent pair occurs only once."""
+    return _train(text, vocab_size, _stop_at_count_one)
+
+
+def train_regex_stops_at_count_one(text, vocab_size, pattern):
+    return _train_chunks(regex.findall(pattern, text), vocab_size, _stop_at_count_one)
+
+
+def train_fast_stops_at_count_one(text, vocab_size, pattern):
+    return _train_fast(text, vocab_size, pattern, stop_at_one=True)
+
+
+_CACHE = {}
+
+
+def encode_ordinary_module_cache(text, merges, pattern, byte_ids=None):
+    """A cache keyed by the chunk alone that outlives the call: a later call with other merges or
+    byte_ids gets ids made with the earlier ones."""
+    byte_ids = byte_ids if byte_ids is not None else range(256)
+    out = []
+    for chunk in regex.findall(pattern, text):
+        if chunk not in _CACHE:
+            _CACHE[chunk] = _encode_ids([byte_ids[b] for b in chunk.encode("utf-8")], merges)
+        out += _CACHE[chunk]
+    return out
+
+
+def encode_ordinary_split(text, merges, pattern, byte_ids=None):
+    """regex.split instead of regex.findall: encodes what lies between the chunks (mostly nothing)."""
+    return _encode_chunks(regex.split(pattern, text), merges, byte_ids)
+
+
+def encode_special_shortest_first(text, merges, pattern, special_tokens, allowed_special=(),
+                                  disallowed_special="all", byte_ids=None):
+    """The alternation in the order given (the dict's, or the caller's list): when '<|a|>' starts
+    '<|a|>b' and comes first, '<|a|>b' is cut into '<|a|>' and 'b'."""
+    allowed = list(special_tokens) if allowed_special == "all" else list(allowed_special)
+    _, disallowed = _sets(special_tokens, allowed_special, disallowed_special)
+    if any(s in text for s in disallowed):
+        raise ValueError("disallowed special token")
+    if not allowed:
+        return encode_ordinary_right(text, merges, pattern, byte_ids)
+    return _split_specials(text, merges, pattern, special_tokens, allowed, byte_ids)
+
+
+def encode_special_scan(text, merges, pattern, special_tokens, allowed_special=(), disallowed_special="all",
+                        byte_ids=None):
+    """Right: walks the text; at each position tries the allowed tokens, longest first."""
+    allowed, disallowed = _sets(special_tokens, allowed_special, disallowed_special)
+    for s in disallowed:
+        if s in text:
+            raise ValueError(f"{s!r} is disallowed")
+    longest_first = sorted(allowed, key=len, reverse=True)
+    out, start, i = [], 0, 0
+    while i < len(text):
+        s = next((s for s in longest_first if text.startswith(s, i)), None)
+        if s is None:
+            i += 1
+            continue
+        out += encode_ordinary_right(text[start:i], merges, pattern, byte_ids) + [special_tokens[s]]
+        i = start = i + len(s)
+    return out + encode_ordinary_right(text[start:], merges, pattern, byte_ids)
+
+
+def encode_special_disallows_everything(text, merges, pattern, special_tokens, allowed_special=(),
+                                        disallowed_special="all", byte_ids=None):
+    """Refuses every special token the text contains, allowed or not (disallowed_special ignored)."""
+    if any(s in text for s in special_tokens):
+        raise ValueError("disallowed special token")
+    return encode_ordinary_right(text, merges, pattern, byte_ids)
+
+
+def encode_special_ignores_empty_disallowed(text, merges, pattern, special_tokens, allowed_special=(),
+                                            disallowed_special="all", byte_ids=None):
+    """disallowed_special=() is taken as 'all': a token neither allowed nor disallowed raises."""
+    return encode_special_right(text, merges, pattern, special_tokens, allowed_special, "all", byte_ids)
+
+
+def merges_from_ranks_table_order(ranks):
+    """Inserts the merges in the order of the table given, not by rank (right when the table is sorted)."""
+    merges = {}
+    for token, rank in ranks.items():
+        if len(token) > 1:
+            p, q = _bpe(ranks, token, rank)
+            merges[ranks[p], ranks[q]] = rank
+    return merges, [ranks[bytes([b])] for b in range(256)]
+
+
+def get_stats_wrap_around(ids, counts=None):
+    """Counts the pair (last, first) too, as if the list were a ring: an encoder that merges it
+    finds nothing to merge and loops forever."""
+    counts = {} if counts is None else counts
+    for pair in zip(ids, ids[1:] + ids[:1]):
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+NEW_WRONG = {
+    "get_stats": [get_stats_wrap_around],
+    "train": [train_stops_at_count_one],
+    "encode": [encode_most_frequent, encode_code_points],
+    "train_regex": [train_regex_stops_at_count_one],
+    "encode_ordinary": [encode_ordinary_most_frequent, encode_ordinary_code_points, encode_ordinary_module_cache,
+                        encode_ordinary_split],
+    "encode_special": [encode_special_shortest_first, encode_special_disallows_everything,
+                       encode_special_ignores_empty_disallowed],
+    "merges_from_ranks": [merges_from_ranks_table_order],
+    "train_fast": [train_fast_stops_at_count_one],
+}
+for _exercise, _wrongs in NEW_WRONG.items():
+    WRONG[_exercise] += _wrongs
+OTHER_RIGHT["encode_special"].append(encode_special_scan)
+
+HINTS |= {
+    "get_stats_wrap_around": "adjacent",
+    "train_stops_at_count_one": "occurs once",
+    "encode_most_frequent": "not the most frequent",
+    "encode_code_points": "UTF-8 bytes",
+    "train_regex_stops_at_count_one": "occurs once",
+    "encode_ordinary_most_frequent": "not the most frequent",
+    "encode_ordinary_code_points": "UTF-8 bytes",
+    "encode_ordinary_module_cache": "cache",
+    "encode_ordinary_split": "regex.findall",
+    "encode_special_shortest_first": "longest",
+    "encode_special_disallows_everything": "should not raise",
+    "encode_special_ignores_empty_disallowed": "should not raise",
+    "merges_from_ranks_table_order": "rank order",
+    "train_fast_stops_at_count_one": "occurs once",
+}
