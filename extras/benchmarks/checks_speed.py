@@ -112,7 +112,7 @@ def table(args):
     print("|---|---|---|---|---|---|---|---|")
     todo = commands(args)
     for kind, root, label, cmd, env in todo:  # once unmeasured: the bytecode caches are written
-        if kind != "exercise" or args.exercises_only:
+        if not args.no_warmup and (kind != "exercise" or args.exercises_only):
             measure(cmd, env)
     for kind, root, label, cmd, env in todo:
         m = paired(cmd, args.runs, env)
@@ -215,6 +215,7 @@ def main():
     p.add_argument("--whole", action="store_true", help="with --phases: the whole lesson, not one exercise")
     p.add_argument("--repo", type=Path, help="measure the checks of this checkout (default: this one)")
     p.add_argument("--keep-env", action="store_true", help="keep PYTHONDONTWRITEBYTECODE if it is set")
+    p.add_argument("--no-warmup", action="store_true", help="no unmeasured first run (the caches are written)")
     args = p.parse_args()
     KEEP_ENV = args.keep_env
     if args.repo:
