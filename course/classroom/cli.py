@@ -5,7 +5,8 @@ from pathlib import Path
 from .. import lessons as registry
 from .autograde import LEARNER_TIMEOUT
 from .collect import collect
-from .grade import CHECK_TIMEOUT, grade
+from .grade import CHECK_TIMEOUT, JUDGE_BUDGET, grade
+from .parallel import default_jobs
 from .release import release
 from .setup import CELL_TIMEOUT, DEFAULT_DIR, gradable, init, points_table
 
@@ -14,6 +15,7 @@ USAGE = """\
     course nbgrader release [LESSON ...]           nbgrader generate_assignment -> release/ (checked for leaks)
     course nbgrader collect LESSON SUBMISSIONS     SUBMISSIONS/LEARNER/<name>.py|.ipynb -> submitted/, checked
     course nbgrader grade LESSON [SUBMISSIONS]     (collect,) autograde, feedback, grades.csv, reports/
+        [--jobs N] [--feedback full|verdicts] [--cluster local|tcp://HOST:8786]
     course nbgrader report LESSON                  the class's mistakes per exercise: reports/NN_name-mistakes.html
     course nbgrader points                         the graded exercises and points of each lesson (Markdown)
 All take --dir DIR (default: course-nbgrader/ at the top of the repository)."""
@@ -39,7 +41,8 @@ def _cmd_collect(args):
 def _cmd_grade(args):
     outcomes = grade(registry.get(args.lesson), args.dir, submissions=args.submissions,
                      learners=args.learner or None, learner_timeout=args.learner_timeout,
-                     check_timeout=args.check_timeout, memory_gb=args.memory_limit)
+                     check_timeout=args.check_timeout, memory_gb=args.memory_limit, jobs=args.jobs,
+                     feedback=args.feedback, cluster=args.cluster, budget=args.judge_budget)
     return 0 if all(o.status == "graded" for o in outcomes.values()) else 2
 
 
@@ -100,6 +103,16 @@ def add_commands(sub):
                    help="seconds for the judge's check of one exercise (default %(default)s)")
     p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
                    help="memory learner code may allocate (default $COURSE_MEMORY_LIMIT_GB or 4)")
+    p.add_argument("--judge-budget", type=float, default=JUDGE_BUDGET, metavar="SECONDS",
+                   help="seconds for all of one learner's checks; the exercises after it are timeout "
+                        "(default %(default)s)")
+    p.add_argument("--jobs", type=int, default=default_jobs(),
+                   help="learners judged side by side (default: the number of cores, %(default)s)")
+    p.add_argument("--feedback", choices=("full", "verdicts"), default="full",
+                   help="full: nbgrader runs each notebook (outputs, plots); verdicts: no run, the judge's "
+                        "verdicts under each graded cell (much faster)")
+    p.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help="judge on a Dask cluster: `local` (worker processes here) or tcp://SCHEDULER:8786")
     p = command("report", _cmd_report, "the class's mistakes in a graded lesson: an HTML page and a CSV")
     p.add_argument("lesson", help="lesson number or name, e.g. 01")
     command("points", _cmd_points, "print the table of graded exercises and points")

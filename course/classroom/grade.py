@@ -17,13 +17,16 @@ from ..grading import record, sandbox
 from ..grading.integrity import Guard
 from .autograde import LEARNER_TIMEOUT, add_exit_guard, autograde, cell_verdicts, describe_failure, seal_notes
 from .collect import LEARNER_ID, Submission, collect
+from .feedback import write_page
 from .mistakes import save_verdicts
+from .parallel import judge_all
 from .report import not_graded_feedback, write_report
 from .seal import clean_course, protect_page, snapshot_path, take_snapshot, write_new
 from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
                     solution_notebook, tail)
 
 CHECK_TIMEOUT = 30  # seconds for the judge's check of one exercise (visible and hidden seeds together)
+JUDGE_BUDGET = 300  # seconds for all of one learner's checks: past it, the remaining exercises are `timeout`
 
 
 @dataclass
@@ -59,14 +62,20 @@ def protected_paths(course_dir, lesson):
 
 
 def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learner_timeout=LEARNER_TIMEOUT,
-          check_timeout=CHECK_TIMEOUT, memory_gb=None, log=say):
+          check_timeout=CHECK_TIMEOUT, memory_gb=None, log=say, jobs=1, feedback="full", cluster=None,
+          budget=JUDGE_BUDGET):
     """Autograde, feedback and export for `lesson`; returns {learner: Outcome} and writes reports/NN_name.csv.
 
     With `submissions`, collect them first. Every learner collected (or found in
     submitted/) gets an outcome, and a row in grades.csv, even when their file
-    could not be graded. nbgrader runs each notebook for the feedback; the points
-    are the judge's (course.grading), run on the submitted code in a contained probe.
+    could not be graded. The points are the judge's (course.grading), run on the
+    submitted code in a contained probe: `jobs` judges side by side, or on a Dask
+    `cluster` ("local" or a scheduler's address). `feedback`: "full" (nbgrader runs
+    each notebook: outputs and plots) or "verdicts" (no run: the notebook as text
+    with the judge's verdict under each graded cell).
     """
+    if feedback not in ("full", "verdicts"):
+        raise GradingError(f"--feedback is full or verdicts, not {feedback!r}")
     require_folder(course_dir)
     from ..grading.zygote import prepare  # torch: only when grading
 
@@ -114,8 +123,11 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     guard = Guard(protected_paths(course_dir, lesson))
     regraded = {(lesson.folder, learner) for learner in everyone}
     unchanged = {k: v for k, v in record.gradebook_scores(course_dir).items() if k not in regraded}
-    results = {}
-    if to_grade:
+    verdicts = _judge_all(course_dir, lesson, to_grade, hashes, guard, (check_timeout, budget), memory_gb, jobs,
+                          cluster, log)
+    results = {learner: ("verdicts", 0.0, "feedback: the judge's verdicts only (no notebook run)\n")
+               for learner in to_grade} if feedback == "verdicts" else {}
+    if to_grade and feedback == "full":
         if learners:
             for learner in to_grade:
                 results.update(autograde(course_dir, lesson, [learner], learner_timeout, student=learner,
@@ -125,6 +137,11 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     for learner in to_grade:
         state, seconds, text = results[learner]
         outcome = outcomes[learner]
+        if state == "verdicts":
+            _judge(course_dir, lesson, outcome, {}, verdicts[learner])
+            write_page(course_dir, lesson, learner, _read_notebook(snapshot_path(course_dir, lesson, learner)),
+                       verdicts[learner], {ex.name: ex.points for ex in exercises(lesson)})
+            continue
         if state == "failed" and ("DeadKernelError" in text or "Kernel died" in text):
             # Grade the rest: the rerun turns os._exit into an error in the cell that calls it.
             submitted = course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
@@ -156,7 +173,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                 "not graded: ", "nbgrader could not run the notebook for the feedback: ", 1))
             _forget(course_dir, lesson, learner)
         outcome.seconds = seconds
-        _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb, hashes[learner])
+        _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts[learner])
 
     graded = [learner for learner, o in outcomes.items() if o.status == "graded"]
     with_notebook = [learner for learner in graded if results.get(learner, ("",))[0] == "ok"
@@ -172,7 +189,8 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         if page.is_file():
             protect_page(page)
     for outcome in outcomes.values():
-        if LEARNER_ID.match(outcome.learner) and outcome.learner not in with_notebook:
+        if LEARNER_ID.match(outcome.learner) and outcome.learner not in with_notebook and not \
+                (feedback == "verdicts" and outcome.status == "graded"):
             not_graded_feedback(course_dir, lesson, outcome)
     _before_nbgrader(course_dir, guard, log)
     code, out = run_nbgrader(course_dir, "export", "--to=grades.csv")  # returns when it and all it started are gone
@@ -212,19 +230,52 @@ def _before_nbgrader(course_dir, guard, log):
         log(f"removed {path}: a link or special file where nbgrader writes")
 
 
-def _judge(course_dir, lesson, outcome, notebook_verdicts, guard, check_timeout, memory_gb, sha256):
-    """The grade of record: the judge's verdict on each exercise of the learner's code as collected (its
-    snapshot, checked against its sha256), its points written into the gradebook, disagreements with the
-    notebook's own graded cells reported."""
+def _judge_all(course_dir, lesson, to_grade, hashes, guard, limits, memory_gb, jobs, cluster, log):
+    """{learner: verdicts}: the judge on each learner's code as collected (its snapshot, checked against
+    its sha256), `jobs` at a time or on a Dask cluster; the files that decide grades verified after each."""
     from ..grading.lesson_judge import grading_calls, judge_file  # torch: only when grading
 
-    started = time.time()
-    notebook = snapshot_path(course_dir, lesson, outcome.learner)
+    check_timeout, budget = limits
     calls = grading_calls(lesson, solution_notebook(lesson))
-    verdicts = judge_file(lesson, notebook, calls, seconds=check_timeout, memory_gb=memory_gb, lenient=True,
-                          sha256=sha256)
-    sandbox.kill_descendants()
-    guard.verify(outcome.learner)  # before anything of this learner is recorded
+    snapshots = {learner: snapshot_path(course_dir, lesson, learner) for learner in to_grade}
+
+    def judge(learner):
+        verdicts = judge_file(lesson, snapshots[learner], calls, seconds=check_timeout, memory_gb=memory_gb,
+                              lenient=True, sha256=hashes[learner], budget=budget)
+        sandbox.kill_descendants()
+        return verdicts
+
+    if cluster:
+        from .cluster import client_for, judge_on_cluster
+
+        client = client_for(cluster)
+        try:
+            done = judge_on_cluster(lesson, snapshots, client, check_timeout, memory_gb, sha256s=hashes,
+                                    budget=budget)
+            verdicts = dict(done)
+        finally:
+            client.close()
+            if getattr(client, "cluster", None) is not None and cluster == "local":
+                client.cluster.close()
+        guard.verify("this batch (judged on the cluster)")
+        return verdicts
+    verdicts = {}
+    for learner, found in judge_all(to_grade, judge, jobs, log):
+        guard.verify(learner if jobs <= 1 else f"{learner} (or a learner judged at the same time)")
+        verdicts[learner] = found
+    return verdicts
+
+
+def _read_notebook(path):
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4)
+
+
+def _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts):
+    """The grade of record: the judge's verdict on each exercise, its points written into the gradebook,
+    disagreements with the notebook's own graded cells reported."""
+    started = time.time()
     points = {}
     outcome.verdicts = dict(verdicts)
     for ex in exercises(lesson):
