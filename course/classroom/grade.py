@@ -95,7 +95,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         if unknown:
             raise GradingError(f"no submission of {', '.join(unknown)} for {lesson.folder}: collect it first")
         everyone = [x for x in everyone if x in set(learners)]
-    max_score = sum(e.points for e in exercises(lesson))
+    solution_nb = solution_notebook(lesson)  # read once per batch (before any learner code runs), not per learner
+    cells = exercises(lesson, solution_nb)  # the graded cells
+    max_score = sum(e.points for e in cells)
     with gradebook(course_dir) as gb:
         for learner in everyone:
             if LEARNER_ID.match(learner):
@@ -124,7 +126,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     regraded = {(lesson.folder, learner) for learner in everyone}
     unchanged = {k: v for k, v in record.gradebook_scores(course_dir).items() if k not in regraded}
     verdicts = _judge_all(course_dir, lesson, to_grade, hashes, guard, (check_timeout, budget), memory_gb, jobs,
-                          cluster, log)
+                          cluster, log, solution_nb)
     results = {learner: ("verdicts", 0.0, "feedback: the judge's verdicts only (no notebook run)\n")
                for learner in to_grade} if feedback == "verdicts" else {}
     if to_grade and feedback == "full":
@@ -138,9 +140,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         state, seconds, text = results[learner]
         outcome = outcomes[learner]
         if state == "verdicts":
-            _judge(course_dir, lesson, outcome, {}, verdicts[learner])
+            _judge(course_dir, lesson, outcome, {}, verdicts[learner], cells)
             write_page(course_dir, lesson, learner, _read_notebook(snapshot_path(course_dir, lesson, learner)),
-                       verdicts[learner], {ex.name: ex.points for ex in exercises(lesson)})
+                       verdicts[learner], {ex.name: ex.points for ex in cells})
             continue
         if state == "failed" and ("DeadKernelError" in text or "Kernel died" in text):
             # Grade the rest: the rerun turns os._exit into an error in the cell that calls it.
@@ -173,7 +175,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                 "not graded: ", "nbgrader could not run the notebook for the feedback: ", 1))
             _forget(course_dir, lesson, learner)
         outcome.seconds = seconds
-        _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts[learner])
+        _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts[learner], cells)
 
     graded = [learner for learner, o in outcomes.items() if o.status == "graded"]
     with_notebook = [learner for learner in graded if results.get(learner, ("",))[0] == "ok"
@@ -208,13 +210,13 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     return outcomes
 
 
-def _judge_all(course_dir, lesson, to_grade, hashes, guard, limits, memory_gb, jobs, cluster, log):
+def _judge_all(course_dir, lesson, to_grade, hashes, guard, limits, memory_gb, jobs, cluster, log, solution_nb):
     """{learner: verdicts}: the judge on each learner's code as collected (its snapshot, checked against
     its sha256), `jobs` at a time or on a Dask cluster; the files that decide grades verified after each."""
     from ..grading.lesson_judge import grading_calls, judge_file  # torch: only when grading
 
     check_timeout, budget = limits
-    calls = grading_calls(lesson, solution_notebook(lesson))
+    calls = grading_calls(lesson, solution_nb)
     snapshots = {learner: snapshot_path(course_dir, lesson, learner) for learner in to_grade}
 
     def judge(learner):
@@ -250,13 +252,13 @@ def _read_notebook(path):
     return nbformat.read(str(path), as_version=4)
 
 
-def _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts):
+def _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts, cells):
     """The grade of record: the judge's verdict on each exercise, its points written into the gradebook,
     disagreements with the notebook's own graded cells reported."""
     started = time.time()
     points = {}
     outcome.verdicts = dict(verdicts)
-    for ex in exercises(lesson):
+    for ex in cells:
         status, message = verdicts[ex.name]
         points[ex.test] = ex.points if status == "pass" else 0.0
         outcome.exercises[ex.name] = status if status in ("pass", "not attempted") else \
