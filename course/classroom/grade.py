@@ -21,6 +21,7 @@ from .feedback import write_page
 from .mistakes import save_verdicts
 from .parallel import judge_all
 from .report import not_graded_feedback, write_report
+from .launch import forget_secrets
 from .seal import before_nbgrader, checked_snapshot, clean_course, protect_page, snapshot_path, write_new
 from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
                     solution_notebook, tail)
@@ -79,6 +80,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     require_folder(course_dir)
     from ..grading.zygote import prepare  # torch: only when grading
 
+    forget_secrets()  # before the zygote forks: no copy of the instructor's environment reaches a probe
     prepare([f"checks.lesson{lesson.number}.exercises"])  # probes fork from it: before any learner's data is read
     course_dir = Path(course_dir)
     if not (course_dir / "release" / lesson.folder).is_dir():
