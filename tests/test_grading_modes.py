@@ -67,6 +67,10 @@ def test_the_grader_forgets_the_instructors_secrets_before_any_probe(monkeypatch
     monkeypatch.setenv("SECRET_TOKEN", "s3cr3t")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "k")
     monkeypatch.setenv("COURSE_MEMORY_LIMIT_GB", "2")
-    forget_secrets()
-    assert "SECRET_TOKEN" not in os.environ and "AWS_SECRET_ACCESS_KEY" not in os.environ
-    assert os.environ["COURSE_MEMORY_LIMIT_GB"] == "2" and os.environ["PATH"]
+    before = dict(os.environ)
+    try:
+        forget_secrets()
+        assert "SECRET_TOKEN" not in os.environ and "AWS_SECRET_ACCESS_KEY" not in os.environ
+        assert os.environ["COURSE_MEMORY_LIMIT_GB"] == "2" and os.environ["PATH"]
+    finally:
+        os.environ.update(before)  # this process goes on running the other tests
