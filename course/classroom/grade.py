@@ -21,7 +21,7 @@ from .feedback import write_page
 from .mistakes import save_verdicts
 from .parallel import judge_all
 from .report import not_graded_feedback, write_report
-from .seal import clean_course, protect_page, snapshot_path, take_snapshot, write_new
+from .seal import before_nbgrader, checked_snapshot, clean_course, protect_page, snapshot_path, write_new
 from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
                     solution_notebook, tail)
 
@@ -115,7 +115,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         notebook = course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
         if sub.gradable and notebook.is_file():
             to_grade.append(learner)
-            hashes[learner] = _snapshot(course_dir, lesson, sub, outcomes[learner])
+            hashes[learner] = checked_snapshot(course_dir, lesson, sub, outcomes[learner])
         elif sub.gradable:
             outcomes[learner].problems.append(f"no {lesson.name}.ipynb in submitted/{learner}/{lesson.folder}")
 
@@ -180,12 +180,12 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     graded = [learner for learner, o in outcomes.items() if o.status == "graded"]
     with_notebook = [learner for learner in graded if results.get(learner, ("",))[0] == "ok"
                      and (course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb").is_file()]
-    _before_nbgrader(course_dir, guard, log)
+    before_nbgrader(course_dir, guard, log)
     for student in (with_notebook if learners else ["*"] if with_notebook else []):  # a regrade: its learners
         code, out = run_nbgrader(course_dir, "generate_feedback", lesson.folder, "--force", f"--student={student}")
         if code != 0:
             log(f"generate_feedback reported errors:\n{tail(out)}")
-    _before_nbgrader(course_dir, guard, log)
+    before_nbgrader(course_dir, guard, log)
     for learner in with_notebook:
         page = course_dir / "feedback" / learner / lesson.folder / f"{lesson.name}.html"
         if page.is_file():
@@ -194,7 +194,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         if LEARNER_ID.match(outcome.learner) and outcome.learner not in with_notebook and not \
                 (feedback == "verdicts" and outcome.status == "graded"):
             not_graded_feedback(course_dir, lesson, outcome)
-    _before_nbgrader(course_dir, guard, log)
+    before_nbgrader(course_dir, guard, log)
     code, out = run_nbgrader(course_dir, "export", "--to=grades.csv")  # returns when it and all it started are gone
     if code != 0:
         raise GradingError(f"nbgrader export failed:\n{tail(out)}")
@@ -208,28 +208,6 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     log(f"{lesson.folder}: {len(graded)} of {len(outcomes)} learners graded; grades: {course_dir / 'grades.csv'}, "
         f"feedback: {course_dir / 'feedback'}, outcomes: {course_dir / 'reports' / (lesson.folder + '.csv')}")
     return outcomes
-
-
-def _snapshot(course_dir, lesson, sub, outcome):
-    """The sha256 of the learner's snapshot (taken at collect time), before any learner code of this batch runs.
-    A submission placed or changed in submitted/ since then is snapshot now, and graded as it is."""
-    from ..grading.integrity import sha256
-
-    submitted = Path(course_dir) / "submitted" / sub.learner / lesson.folder / f"{lesson.name}.ipynb"
-    snapshot = snapshot_path(course_dir, lesson, sub.learner)
-    if sub.sha256 and snapshot.is_file() and sha256(snapshot) == sub.sha256 == sha256(submitted):
-        return sub.sha256
-    if sub.sha256:
-        outcome.notes.append("submitted/ changed since `collect`: graded as it is now")
-    return take_snapshot(course_dir, lesson, sub.learner)
-
-
-def _before_nbgrader(course_dir, guard, log):
-    """No learner code runs any more: the files that decide grades are as they were, and nothing of the
-    learners' processes is left for nbgrader to follow."""
-    guard.verify("this batch")
-    for path in clean_course(course_dir):
-        log(f"removed {path}: a link or special file where nbgrader writes")
 
 
 def _judge_all(course_dir, lesson, to_grade, hashes, guard, limits, memory_gb, jobs, cluster, log, solution_nb):
