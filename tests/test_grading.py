@@ -407,7 +407,9 @@ def test_a_zygote_that_was_killed_is_replaced_by_a_fresh_interpreter(tmp_path):
 
     lesson = _lesson(tmp_path, "import sys\n\ndef f():\n    return 'pytest' in sys.modules\n")
     try:
-        assert lesson.f() is True  # forked from this process: everything it imported
+        forked = lesson.f()
+        if zygote.started == 1:  # this process's first zygote is a fork of it: everything it imported
+            assert forked is True  # (earlier tests in the same process may have replaced it already)
         old = zygote.pid
         os.kill(old, signal.SIGKILL)
         lesson.close()
