@@ -22,9 +22,10 @@ endif
 start: $(VENV)/.learner
 	@$(BIN)/course start
 
-# The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead).
+# The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead), with
+# the 25 slowest tests; PYTEST_ARGS adds options (`make test PYTEST_ARGS="-k nbgrader -x"`).
 test: $(VENV)/.instructor
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests --durations=25 $(PYTEST_ARGS)
 
 build: $(VENV)/.instructor
 	$(BIN)/course build
