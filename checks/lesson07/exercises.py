@@ -13,23 +13,18 @@ count, then the largest pair (a, b) compared as tuples.
 """
 
 import functools
+import gc
 import importlib.util
 import random
 from collections import Counter
 from pathlib import Path
 
 import regex
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from course.assertions import CheckFailure, assert_equal, expect, fail, judged_alone
 from course.data import (CL100K_PATTERN, GPT2_PATTERN, TIKTOKEN_PATTERNS, TIKTOKEN_SPECIAL_TOKENS, tiktoken_encoding,
                          tiktoken_ranks)
 from course.grading.handles import LearnerError, exercise
-
-# Few examples, no deadline (slow but correct code must pass), the same examples every run.
-PROPERTY = settings(max_examples=20, deadline=None, derandomize=True, database=None, print_blob=False,
-                    suppress_health_check=list(HealthCheck))
 
 TIE_RULE = "the largest count wins, and among equal counts the largest pair: max(stats, key=lambda p: (stats[p], p))"
 
@@ -37,10 +32,29 @@ TIE_RULE = "the largest count wins, and among equal counts the largest pair: max
 # joiners, newlines, long runs of spaces, digits, contractions, punctuation runs.
 PIECES = ["a", "b", "ab", " ", "   ", "\n", "\r\n", "\t", "é", "e\u0301", "안녕", "😉", "👩\u200d💻", "中文",
           "123", "4567", "'s", "'LL", "!!!", "?", "(", " the", "_x", "\u00a0", "Ω", "ß"]
-TEXT = st.one_of(
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
-    st.lists(st.sampled_from(PIECES), max_size=20).map("".join),
-)
+
+
+@functools.lru_cache(maxsize=None)
+def _hypothesis():
+    """(given, st, PROPERTY, TEXT) for the property checks (encode, decode, encode_ordinary), imported
+    by the first of them: the import costs a fifth of importing torch, and the other checks use none
+    of it. PROPERTY: few examples, no deadline (slow but correct code must pass), the same examples
+    every run; TEXT: strings drawn from all of Unicode and from PIECES.
+
+    The checks bind these four names before their properties, so each property's source, from which
+    derandomize seeds its examples, reads as it did when they were imported at the top."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    gc.freeze()  # as checks/conftest.py does after the imports: hypothesis's first run collects every object
+    property_settings = settings(max_examples=20, deadline=None, derandomize=True, database=None, print_blob=False,
+                                 suppress_health_check=list(HealthCheck))
+    text = st.one_of(
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+        st.lists(st.sampled_from(PIECES), max_size=20).map("".join),
+    )
+    return given, st, property_settings, text
+
 
 # A varied corpus for the parity with tiktoken: prose, code, numbers, whitespace runs, several
 # scripts, contractions in both cases, trailing whitespace.
@@ -614,6 +628,7 @@ def _check_encode(encode):
         out = encode(text, merges)
         _check_ids(f"{what} for {_show(text)}", out)
         assert_equal(f"{what} for {_show(text)}", out, _encode(text, merges), hint=_greedy_hint(out, text, merges))
+    given, st, PROPERTY, TEXT = _hypothesis()
 
     @PROPERTY
     @given(TEXT)
@@ -677,6 +692,7 @@ def decode(decode):
         except LearnerError as e:
             fail(f"{what} for ids={ids} (not valid UTF-8)", f"raised {e.type_name}: {e.message[:120]}", hint)
         assert_equal(f"{what} for ids={ids} (not valid UTF-8)", out, _decode(ids, vocab), hint)
+    given, st, PROPERTY, TEXT = _hypothesis()
 
     @PROPERTY
     @given(TEXT)
@@ -910,6 +926,7 @@ def _check_encode_ordinary(encode_ordinary):
     earlier.append((merges, perm))
 
     merges = _small_merges("cl100k")
+    given, st, PROPERTY, TEXT = _hypothesis()
 
     @PROPERTY
     @given(TEXT)
