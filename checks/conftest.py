@@ -68,6 +68,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_finish(session):
+    _before_probes(session.items)
     # Property-based checks must not fail slow-but-correct code for its speed. Hypothesis is loaded
     # only by the lessons that use it (importing it costs a sixth of importing torch); their PROPERTY
     # settings name every field this profile sets, and a @given inside a check takes it from here.
@@ -81,6 +82,19 @@ def pytest_collection_finish(session):
 
 def _exercise(item):
     return item.name.removeprefix("test_").split("[")[0]
+
+
+def _before_probes(items):
+    """Each check module's `before_probes(exercises)`, if it has one, with its exercises about to run,
+    before the first probe: what it reads there once (lesson 07's vocabularies) the zygote, forked at
+    the first check, holds for every probe. Inputs only: the zygote holds no expected value."""
+    wanted = {}
+    for item in items:
+        module = sys.modules.get(f"checks.{Path(str(item.fspath)).parent.name}.exercises")
+        wanted.setdefault(module, []).append(_exercise(item))
+    for module, exercises in wanted.items():
+        if hasattr(module, "before_probes"):
+            module.before_probes(exercises)
 
 
 def pytest_collection_modifyitems(config, items):
