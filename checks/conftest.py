@@ -32,7 +32,7 @@ import pytest
 import torch
 
 from course import lessons as registry
-from course.grading import sandbox
+from course.grading import quick_exit, sandbox
 from course.grading.integrity import Guard, TamperError
 from course.grading.judge import ProbeLoadError, RemoteLesson
 from course.grading.report import points, printed_lines, relative, render
@@ -158,10 +158,11 @@ def lesson(request):
     return _loaded[key]
 
 
-_guard = []
+_guard, _sessions = [], []
 
 
 def pytest_sessionstart(session):
+    _sessions.append(session)
     # The checks and the course package decide the verdicts: a change during the run is learner code
     # writing where it must not (possible only where the probe has no namespaces and no `nobody`).
     _guard.append(Guard([registry.ROOT / "checks", registry.ROOT / "course"]))
@@ -178,6 +179,11 @@ def pytest_sessionfinish(session):
     except TamperError as e:
         session.config.add_cleanup(lambda: print(f"\n{e}", file=sys.stderr))
         session.exitstatus = 3
+
+
+def pytest_unconfigure(config):
+    if _sessions:  # the interpreter's teardown would free torch's objects one by one: ended after atexit instead
+        quick_exit.end_with_pytest(config.invocation_params.args, int(_sessions[0].exitstatus))
 
 
 _outcomes = {}
