@@ -107,9 +107,10 @@ def _stats(ids):
 
 
 def _merge(ids, pair, idx):
+    (a, b), n = pair, len(ids)
     out, i = [], 0
-    while i < len(ids):
-        if tuple(ids[i:i + 2]) == tuple(pair) and i + 1 < len(ids):
+    while i < n:
+        if ids[i] == a and i + 1 < n and ids[i + 1] == b:
             out.append(idx)
             i += 2
         else:
@@ -1127,7 +1128,7 @@ def _probe_merges_from_ranks(merges_from_ranks, name, n_ranks):
     """The learner's merges for the first n_ranks tokens of a tiktoken vocabulary (a prefix of a BPE
     table is one too), as flat lists (a dict of many tuples is slow to send), plus the byte_ids;
     a result of the wrong shape comes back as its type names."""
-    items = [(t, r) for t, r in tiktoken_ranks(name).items() if r < n_ranks]
+    items = [(t, r) for t, r in _ranks(name).items() if r < n_ranks]
     random.Random(n_ranks).shuffle(items)  # the files are sorted by rank: "in rank order" is then no accident
     out = merges_from_ranks(dict(items))
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict)):
