@@ -35,8 +35,8 @@ def cmd_data(args):
 
 def run_checks(numbers, lessons_root, *extra, timeout=600):
     """Run `pytest checks/lessonNN ...` in a subprocess; (returncode, output)."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lessons", str(lessons_root),
-           *[f"checks/lesson{n}" for n in numbers], *extra]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:logging",  # no log shown
+           "--lessons", str(lessons_root), *[f"checks/lesson{n}" for n in numbers], *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=registry.ROOT, timeout=timeout)
     return proc.returncode, proc.stdout + proc.stderr
 
