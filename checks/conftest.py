@@ -25,7 +25,6 @@ load stands under its table instead).
 """
 
 import gc
-import os
 import sys
 from pathlib import Path
 
@@ -45,9 +44,6 @@ from course.loader import LoadError, pick_source
 # for the other thread (BatchNorm checks measured 30x slower). One thread, set before the probes fork.
 torch.set_num_threads(1)
 sandbox.set_subreaper()  # orphans of learner processes come back here, to be killed
-# hypothesis runs the plugins other packages register, at its import: trio's (selenium's, in the instructor
-# extra) imports trio, which doubles the import's cost. The checks' properties use none of them.
-os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 # What is imported by now lives as long as the run: the collector need not walk it again (torch is
 # 170,000 objects; walking them at exit alone costs a third of importing torch).
 gc.freeze()
