@@ -100,6 +100,8 @@ class _Encoder:
         if kind is float:
             return x if math.isfinite(x) else {"_": "float", "v": repr(x)}
         if kind is list:  # the common case in place: a list of small ints (ids, merges) is most of a long message
+            if x and depth >= MAX_DEPTH:  # its items are too deep, plain or not
+                raise WireError("nested too deeply")
             return [v if type(v) is int and -2**53 < v < 2**53 else self(v, depth + 1) for v in x]
         if kind is tuple or kind is torch.Size:
             return {"_": "tuple" if kind is tuple else "size", "v": [self(v, depth + 1) for v in x]}
@@ -179,6 +181,8 @@ class _Decoder:
         if x is None or isinstance(x, (bool, int, float, str)):
             return x
         if isinstance(x, list):  # plain values in place, as in the encoder
+            if x and depth >= MAX_DEPTH:
+                raise WireError("nested too deeply")
             return [v if type(v) in _PLAIN else self(v, depth + 1) for v in x]
         if not isinstance(x, dict):
             raise WireError("bad value")
