@@ -22,9 +22,11 @@ endif
 start: $(VENV)/.learner
 	@$(BIN)/course start
 
-# The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead).
+# The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead), in
+# TEST_JOBS pytest-xdist workers; tests/conftest.py keeps the tests that share a fixture on one worker.
+TEST_JOBS ?= 2
 test: $(VENV)/.instructor
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests -n $(TEST_JOBS) --dist loadgroup
 
 build: $(VENV)/.instructor
 	$(BIN)/course build
