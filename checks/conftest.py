@@ -154,8 +154,6 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session):
-    if "hypothesis" not in sys.modules:  # its plugin's summary would import it just to report nothing
-        session.config.pluginmanager.set_blocked("hypothesispytest")
     gc.freeze()  # the collection at exit would only walk what the run is about to drop anyway
     for learner in _loaded.values():
         learner.close()

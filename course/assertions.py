@@ -158,4 +158,4 @@ def judged_alone(checks, what, error, uses, **options):
             first = (str(e).splitlines() or [type(e).__name__])[0]
             lesson = checks["__name__"].split(".")[1]  # checks.lessonNN.exercises
             fail(what, f"this uses your `{name}`, which fails its own check: fix that first",
-                 hint=f"`pytest checks/{lesson} -k {name}` says: {first[:200]}")
+                 hint=f"`pytest checks/{lesson} --exercise {name}` says: {first[:200]}")

@@ -4,7 +4,9 @@ jupytext's contents manager writes a lesson's .ipynb and its paired .py on every
 When the .py was edited in an editor while the notebook was open, JupyterLab asks "File Changed:
 Overwrite or Revert?", and Overwrite (its default) used to replace the editor's edit silently.
 Here every paired file that changed on disk since the notebook was last read or saved is copied
-to `name.bak-YYYYmmdd-HHMMSS` first, and the server's log and the save reply name the backup.
+to `name.bak-YYYYmmdd-HHMMSS` first, and the server's log and the save reply name the backup (a
+small JupyterLab extension, jupyter/labextension/, shows the reply's message as a notification).
+Revert, the dialog's other answer, drops the page's unsaved changes in the browser, as it says.
 
 Opening a lesson should not mark it modified, nor log "Notebook ... is not trusted": a notebook
 arrives in the page with the kernelspec and language_info its kernel is about to report (JupyterLab
@@ -13,8 +15,8 @@ and a notebook without outputs (a lesson as built: nothing in it could run in th
 
 `python -m course.pairing` (run by `make start` and `make test` after pip) copies the course's
 Jupyter settings from `jupyter/` into the environment, where `jupyter lab` from it reads them: this
-contents manager (as a server extension), and no news pop-up. (pip's data-files would be the usual way, but setuptools
-leaves them out of an editable install.)
+contents manager (as a server extension), the notification, and no news pop-up. (pip's data-files
+would be the usual way, but setuptools leaves them out of an editable install.)
 """
 
 import hashlib

@@ -211,7 +211,7 @@ def test_an_interrupted_check_cell_says_so_in_one_line(kernel):
 NESTED = pytest.mark.xfail(strict=True, reason=(
     "a probe forked inside the grading kernel cannot contain itself: in the kernel's view /proc is "
     "read-only, so sandbox._unshare's write of /proc/self/setgroups fails (EROFS) and the probe exits 71 "
-    "(measured after merging kernel 52a93c0; before it, as root, uid_map '0 0 1' failed with EPERM)"))
+    "(measured after merging kernel a0d72fe; mounts.own_proc without MS_RDONLY makes this test pass)"))
 
 
 @pytest.mark.slow

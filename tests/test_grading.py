@@ -278,6 +278,21 @@ def ok():
 """
 
 
+def test_a_probe_that_stops_reading_cannot_stall_the_judge(tmp_path):
+    lesson = _lesson(tmp_path, "import time\nimport course.grading.probe as probe\n\n"
+                               "def deaf():\n    probe.receive = lambda *args, **kwargs: time.sleep(3600)\n    return 1\n\n"
+                               "def take(x):\n    return 1\n")
+    lesson.set_deadline(1)
+    try:
+        assert lesson.deaf() == 1
+        started = time.monotonic()
+        with pytest.raises(ProbeTimeout):
+            lesson.take(torch.zeros(8 << 20))  # 32 MB: more than the socket holds
+        assert time.monotonic() - started < 6
+    finally:
+        lesson.close()
+
+
 def _peak_rss_reset():
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")

@@ -3,6 +3,7 @@ side, and every learner gets the score and the outcome of the full route, a feed
 verdict under each graded cell, and a row in grades.csv."""
 
 import csv
+import html
 
 import pytest
 
@@ -44,8 +45,9 @@ def test_feedback_page_has_each_verdict_and_no_script(batch):
     course_dir, _, outcomes = batch
     page = (course_dir / "feedback" / "partial" / LESSON.folder / f"{LESSON.name}.html").read_text()
     assert "<script" not in page and "default-src 'none'" in page
-    for exercise, (status, _) in outcomes["partial"].verdicts.items():
-        assert f"{exercise}: {status}" in page, exercise
+    for exercise, (status, message) in outcomes["partial"].verdicts.items():
+        said = f"{exercise}: pass (" if status == "pass" else html.escape(message.splitlines()[0])
+        assert said in page, exercise
     assert f"{outcomes['partial'].score:g} of 13 points" in page
     blank = (course_dir / "feedback" / "blank" / LESSON.folder / f"{LESSON.name}.html").read_text()
-    assert "nll: not attempted" in blank and "0 of 13 points" in blank
+    assert "nll: not attempted yet" in blank and "0 of 13 points" in blank

@@ -94,7 +94,8 @@ def test_report_page_and_csv(tmp_path):
     assert "script-src" not in text and "default-src 'none'" in text and "<script" not in text
     table = mistakes.summarise(saved, graded)
     for name, row in table.items():
-        assert f"{name} ({dict(graded)[name]:g} points): {row['passed']} of {len(saved)} passed" in text
+        worth = dict(graded)[name]
+        assert f"{name} ({worth:g} point{'' if worth == 1 else 's'}): {row['passed']} of {len(saved)} passed" in text
         for key, who in row["mistakes"].items():
             assert html.escape(key) in text
             assert all(f"<b>{html.escape(w)}</b>" in text for w, _ in who)

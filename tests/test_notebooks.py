@@ -48,6 +48,12 @@ def test_generated_notebook_runs_in_a_kernel(lesson, tmp_path, monkeypatch):
     assert list((tmp_path / "out").glob("*.png")), "the lesson saves its figures"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    for cell in nb.cells:  # each check cell ran the check in a probe and says so as pytest would
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            exercise, points = meta["grade_id"].removeprefix("test_"), meta["points"]
+            shown = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            assert shown == f"{exercise}: pass ({points:g} point{'' if points == 1 else 's'})\n", shown
 
 
 def test_the_install_has_jupyterlab_and_a_python_kernel():

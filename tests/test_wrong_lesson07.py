@@ -72,7 +72,7 @@ def test_a_wrong_earlier_exercise_is_named(exercise, definitions, culprit):
     message = str(failure.value)
     assert message.startswith(exercise), message
     assert f"this uses your `{culprit}`, which fails its own check: fix that first" in message, message
-    assert f"pytest checks/lesson07 -k {culprit}` says: {culprit}(" in message, message
+    assert f"pytest checks/lesson07 --exercise {culprit}` says: {culprit}(" in message, message
 
 
 @pytest.mark.parametrize("exercise", sorted(W.CALLS))

@@ -1,4 +1,4 @@
-"""Lesson 01 checks, one test per exercise: `pytest checks/lesson01 -k <exercise>`."""
+"""Lesson 01 checks, one test per exercise: `pytest checks/lesson01 --exercise <exercise>`."""
 
 from checks.lesson01 import exercises as check
 

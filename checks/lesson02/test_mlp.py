@@ -1,4 +1,4 @@
-"""Lesson 02 checks, one test per exercise: `pytest checks/lesson02 -k <exercise>`."""
+"""Lesson 02 checks, one test per exercise: `pytest checks/lesson02 --exercise <exercise>`."""
 
 from checks.lesson02 import exercises as check
 

@@ -1,4 +1,4 @@
-"""Lesson 03 checks, one test per exercise: `pytest checks/lesson03 -k <exercise>`."""
+"""Lesson 03 checks, one test per exercise: `pytest checks/lesson03 --exercise <exercise>`."""
 
 from checks.lesson03 import exercises as check
 

@@ -1,4 +1,4 @@
-"""Lesson 04 checks, one test per exercise: `pytest checks/lesson04 -k <exercise>`."""
+"""Lesson 04 checks, one test per exercise: `pytest checks/lesson04 --exercise <exercise>`."""
 
 from checks.lesson04 import exercises as check
 

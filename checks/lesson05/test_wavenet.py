@@ -1,4 +1,4 @@
-"""Lesson 05 checks, one test per exercise: `pytest checks/lesson05 -k <exercise>`."""
+"""Lesson 05 checks, one test per exercise: `pytest checks/lesson05 --exercise <exercise>`."""
 
 from checks.lesson05 import exercises as check
 

@@ -1,4 +1,4 @@
-"""Lesson 06 checks, one test per exercise: `pytest checks/lesson06 -k <exercise>`."""
+"""Lesson 06 checks, one test per exercise: `pytest checks/lesson06 --exercise <exercise>`."""
 
 from checks.lesson06 import exercises as check
 

@@ -1,4 +1,4 @@
-"""Lesson 07 checks, one test per exercise: `pytest checks/lesson07 -k <exercise>`."""
+"""Lesson 07 checks, one test per exercise: `pytest checks/lesson07 --exercise <exercise>`."""
 
 from checks.lesson07 import exercises as check
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from .. import lessons as registry
 from .autograde import LEARNER_TIMEOUT
 from .collect import collect
-from .grade import CHECK_TIMEOUT, grade
+from .grade import CHECK_TIMEOUT, JUDGE_BUDGET, grade
 from .parallel import default_jobs
 from .release import release
 from .setup import CELL_TIMEOUT, DEFAULT_DIR, gradable, init, points_table
@@ -42,7 +42,7 @@ def _cmd_grade(args):
     outcomes = grade(registry.get(args.lesson), args.dir, submissions=args.submissions,
                      learners=args.learner or None, learner_timeout=args.learner_timeout,
                      check_timeout=args.check_timeout, memory_gb=args.memory_limit, jobs=args.jobs,
-                     feedback=args.feedback, cluster=args.cluster)
+                     feedback=args.feedback, cluster=args.cluster, budget=args.judge_budget)
     return 0 if all(o.status == "graded" for o in outcomes.values()) else 2
 
 
@@ -103,6 +103,9 @@ def add_commands(sub):
                    help="seconds for the judge's check of one exercise (default %(default)s)")
     p.add_argument("--memory-limit", type=float, default=None, metavar="GB",
                    help="memory learner code may allocate (default $COURSE_MEMORY_LIMIT_GB or 4)")
+    p.add_argument("--judge-budget", type=float, default=JUDGE_BUDGET, metavar="SECONDS",
+                   help="seconds for all of one learner's checks; the exercises after it are timeout "
+                        "(default %(default)s)")
     p.add_argument("--jobs", type=int, default=default_jobs(),
                    help="learners judged side by side (default: the number of cores, %(default)s)")
     p.add_argument("--feedback", choices=("full", "verdicts"), default="full",

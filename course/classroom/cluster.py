@@ -48,7 +48,7 @@ def _die_with_worker():
         sandbox._libc.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _judge_here(number, path, shown, seconds, memory_gb):
+def _judge_here(number, path, shown, seconds, memory_gb, budget=None):
     """In the worker's judging process: it alone is the subreaper of the probes it forks. Messages name
     the file as the grader does (`shown`), not this worker's copy of it."""
     from ..grading import sandbox
@@ -59,7 +59,7 @@ def _judge_here(number, path, shown, seconds, memory_gb):
     lesson = registry.get(number)
     calls = grading_calls(lesson, solution_notebook(lesson))
     try:
-        verdicts = judge_file(lesson, path, calls, seconds=seconds, memory_gb=memory_gb, lenient=True)
+        verdicts = judge_file(lesson, path, calls, seconds=seconds, memory_gb=memory_gb, lenient=True, budget=budget)
     finally:
         sandbox.kill_descendants()
     here = [os.path.relpath(path), path]
@@ -72,7 +72,7 @@ def _judge_here(number, path, shown, seconds, memory_gb):
     return {ex: (str(status), named(str(message))) for ex, (status, message) in verdicts.items()}
 
 
-def judge_text(number, name, text, fingerprint, seconds, memory_gb):
+def judge_text(number, name, text, fingerprint, seconds, memory_gb, budget=None):
     """On a worker: the verdicts of one learner's submission, given as text (`name`: its path as the
     grader shows it).
 
@@ -100,7 +100,7 @@ def judge_text(number, name, text, fingerprint, seconds, memory_gb):
                 _pool.append(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                                  initializer=_die_with_worker))
             try:
-                return _pool[0].submit(_judge_here, number, path, name, seconds, memory_gb).result()
+                return _pool[0].submit(_judge_here, number, path, name, seconds, memory_gb, budget).result()
             except BrokenProcessPool:
                 _pool.pop().shutdown(wait=False)  # it died (out of memory?): a new one, once
                 if attempt == 2:
@@ -129,7 +129,7 @@ def _shown(path):
         return str(path)
 
 
-def judge_on_cluster(lesson, submissions, client, seconds, memory_gb=None, sha256s=None):
+def judge_on_cluster(lesson, submissions, client, seconds, memory_gb=None, sha256s=None, budget=None):
     """Yield (learner, verdicts) for {learner: path of the collected submission}, each learner once.
     `sha256s`: {learner: the hash of the submission as collected}; a file that differs stops the batch."""
     from dask.distributed import as_completed
@@ -146,7 +146,7 @@ def judge_on_cluster(lesson, submissions, client, seconds, memory_gb=None, sha25
         text = data.decode("utf-8", errors="replace")
         key = f"judge-{lesson.folder}-{learner}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
         future = client.submit(judge_text, lesson.number, _shown(path), text, fingerprint, seconds,
-                               memory_gb, key=key, pure=False)
+                               memory_gb, budget, key=key, pure=False)
         futures[future.key] = (learner, future)
     seen = set()
     for future in as_completed([f for _, f in futures.values()]):

@@ -51,11 +51,13 @@ def page(lesson, learner, nb, verdicts, points):
 
 
 def _verdict(exercise, status, message, points):
+    from ..grading.report import render
+
     worth = points.get(exercise, 0.0)
-    got = worth if status == "pass" else 0.0
-    text = f"{exercise}: pass" if status == "pass" else f"{exercise}: {status}\n{message}"
-    return (f"<div class='v {'pass' if status == 'pass' else 'fail'}'>{html.escape(text)}\n"
-            f"({got:g} of {worth:g} points)</div>")
+    text = render(exercise, status, message, points=worth)
+    if status != "pass":
+        text += f"\n(0 of {worth:g} point{'' if worth == 1 else 's'})"
+    return f"<div class='v {'pass' if status == 'pass' else 'fail'}'>{html.escape(text)}</div>"
 
 
 def write_page(course_dir, lesson, learner, nb, verdicts, points):

@@ -26,6 +26,7 @@ from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook,
                     solution_notebook, tail)
 
 CHECK_TIMEOUT = 30  # seconds for the judge's check of one exercise (visible and hidden seeds together)
+JUDGE_BUDGET = 300  # seconds for all of one learner's checks: past it, the remaining exercises are `timeout`
 
 
 @dataclass
@@ -61,7 +62,8 @@ def protected_paths(course_dir, lesson):
 
 
 def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learner_timeout=LEARNER_TIMEOUT,
-          check_timeout=CHECK_TIMEOUT, memory_gb=None, log=say, jobs=1, feedback="full", cluster=None):
+          check_timeout=CHECK_TIMEOUT, memory_gb=None, log=say, jobs=1, feedback="full", cluster=None,
+          budget=JUDGE_BUDGET):
     """Autograde, feedback and export for `lesson`; returns {learner: Outcome} and writes reports/NN_name.csv.
 
     With `submissions`, collect them first. Every learner collected (or found in
@@ -121,8 +123,8 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     guard = Guard(protected_paths(course_dir, lesson))
     regraded = {(lesson.folder, learner) for learner in everyone}
     unchanged = {k: v for k, v in record.gradebook_scores(course_dir).items() if k not in regraded}
-    verdicts = _judge_all(course_dir, lesson, to_grade, hashes, guard, check_timeout, memory_gb, jobs, cluster,
-                          log)
+    verdicts = _judge_all(course_dir, lesson, to_grade, hashes, guard, (check_timeout, budget), memory_gb, jobs,
+                          cluster, log)
     results = {learner: ("verdicts", 0.0, "feedback: the judge's verdicts only (no notebook run)\n")
                for learner in to_grade} if feedback == "verdicts" else {}
     if to_grade and feedback == "full":
@@ -228,17 +230,18 @@ def _before_nbgrader(course_dir, guard, log):
         log(f"removed {path}: a link or special file where nbgrader writes")
 
 
-def _judge_all(course_dir, lesson, to_grade, hashes, guard, check_timeout, memory_gb, jobs, cluster, log):
+def _judge_all(course_dir, lesson, to_grade, hashes, guard, limits, memory_gb, jobs, cluster, log):
     """{learner: verdicts}: the judge on each learner's code as collected (its snapshot, checked against
     its sha256), `jobs` at a time or on a Dask cluster; the files that decide grades verified after each."""
     from ..grading.lesson_judge import grading_calls, judge_file  # torch: only when grading
 
+    check_timeout, budget = limits
     calls = grading_calls(lesson, solution_notebook(lesson))
     snapshots = {learner: snapshot_path(course_dir, lesson, learner) for learner in to_grade}
 
     def judge(learner):
         verdicts = judge_file(lesson, snapshots[learner], calls, seconds=check_timeout, memory_gb=memory_gb,
-                              lenient=True, sha256=hashes[learner])
+                              lenient=True, sha256=hashes[learner], budget=budget)
         sandbox.kill_descendants()
         return verdicts
 
@@ -247,7 +250,8 @@ def _judge_all(course_dir, lesson, to_grade, hashes, guard, check_timeout, memor
 
         client = client_for(cluster)
         try:
-            done = judge_on_cluster(lesson, snapshots, client, check_timeout, memory_gb, sha256s=hashes)
+            done = judge_on_cluster(lesson, snapshots, client, check_timeout, memory_gb, sha256s=hashes,
+                                    budget=budget)
             verdicts = dict(done)
         finally:
             client.close()

@@ -113,7 +113,7 @@ def _charts(table, scores, max_score):
     ax.barh(names, failed, left=passed, color="#e76f51", label="failed")
     ax.invert_yaxis()
     ax.set_xlabel("learners")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title("Each exercise: learners who passed and failed")
     bars = _png(fig)
     plt.close(fig)
@@ -157,8 +157,8 @@ def write(course_dir, lesson, exercises):
              f"Failures are grouped by the mistake the check named (learners' own values taken out).</p>",
              f"<img alt='passes and failures per exercise' src='{bars}'><img alt='histogram of scores' src='{hist}'>"]
     for (name, points), row in zip(exercises, table.values()):
-        parts.append(f"<h2 id='{e(name)}'>{e(name)} ({points:g} points): {row['passed']} of {row['graded']} "
-                     f"passed</h2>")
+        parts.append(f"<h2 id='{e(name)}'>{e(name)} ({points:g} point{'' if points == 1 else 's'}): "
+                     f"{row['passed']} of {row['graded']} passed</h2>")
         if not row["mistakes"]:
             continue
         parts.append("<table><tr><th>mistake</th><th class='n'>learners</th><th>who (first line of their "

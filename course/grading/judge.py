@@ -191,8 +191,12 @@ class ProbeProcess:
         if not self.loaded:
             self._read(LOAD_SECONDS + GRACE)  # the hello: the file is loaded (or its load error is known)
             self.loaded = True
+        self.sock.settimeout(seconds + GRACE)  # a probe that stops reading must not stall the judge either
         try:
             send(self.sock, payload)
+        except TimeoutError:
+            self.close()
+            raise ProbeTimeout(seconds, "stopped reading what the judge sent") from None
         except OSError:
             pass  # it died already; the read below says how
         return self._read(seconds + GRACE)

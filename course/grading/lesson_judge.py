@@ -17,7 +17,7 @@ import torch
 
 from .integrity import TamperError
 from .judge import RemoteLesson
-from .verdict import describe
+from .verdict import describe, learner_text
 
 HIDDEN = re.compile(r"^\s*### (BEGIN|END) HIDDEN TESTS\s*$", re.M)
 
@@ -86,7 +86,8 @@ def judge_file(lesson, path, calls, seconds=30.0, memory_gb=None, lenient=False,
                 try:
                     getattr(checks, c.function)(*[getattr(learner, n) for n in c.names], **c.options)
                 except Exception as e:  # noqa: BLE001 - every failure becomes a verdict
-                    verdict = describe(exercise, e, seconds) or ("error", f"{exercise}: the check itself failed: {type(e).__name__}: {e}")
+                    verdict = describe(exercise, e, seconds) or (
+                        "error", f"{exercise}: the check itself failed: {type(e).__name__}: {learner_text(e)}")
                     break
             verdicts[exercise] = verdict
             output = learner.take_output()

@@ -160,6 +160,14 @@ def build(rules):
     return open_up
 
 
+def supported():
+    """Whether this Linux has mount_setattr (5.12+), without which no view is built."""
+    if _libc is None:
+        return False
+    _libc.syscall(SYS_MOUNT_SETATTR, -1, b"", 0, None, ctypes.c_size_t(0))
+    return ctypes.get_errno() != 38  # ENOSYS
+
+
 def own_proc():
     """A read-only /proc of the new PID namespace (run in its first process): only its processes are seen."""
     mount("proc", "/proc", "proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)

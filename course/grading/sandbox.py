@@ -20,7 +20,8 @@ probe, or `course.grading.kernel` before it becomes ipykernel). In order:
    `nobody` when it can still read the Python it needs; every capability is
    dropped and none can be gained (no_new_privs).
 3. Without namespaces: as root, `nobody`; otherwise the user's own rights;
-   the working directory is still a copy (in `scratch`). Not protected then:
+   the working directory is still a copy (in `scratch`, removed afterwards by
+   the waiting process). Not protected then:
    /tmp and /dev/shm are shared (and what is left there stays), the network
    is open, the grader's processes can be signalled, and (unless `nobody`)
    everything the user may read or write is reachable; the judge's hashes
@@ -37,6 +38,7 @@ them), `nobody`, `none` (the last two exist to test the fallbacks).
 import ctypes
 import os
 import resource
+import select
 import shutil
 import signal
 import sys
@@ -150,7 +152,7 @@ def _give(paths, owner):
 
 def _unshare(network):
     """New namespaces: "root" (no user namespace), "user" (one that maps only this user), or None."""
-    if _libc is None or SYS_CAPSET is None:
+    if _libc is None or SYS_CAPSET is None or not mounts.supported():
         return None
     flags = CLONE_NEWNS | CLONE_NEWPID | (0 if network else CLONE_NEWNET)
     if os.getuid() == 0 and _libc.unshare(flags) == 0:
@@ -178,8 +180,9 @@ def _drop_privileges(owner):
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self stays its own after setuid
 
 
-def _forward_and_wait(child):
-    """In the caller's process: pass signals on to the learner's process group; exit with its status."""
+def _forward_and_wait(child, parent, scratch):
+    """In the caller's process: pass signals on to the learner's process group, kill it when `parent` (nbgrader,
+    the judge) is gone, remove `scratch` (if given) when it ends, and exit with its status."""
     def forward(signum, frame):
         try:
             os.killpg(child, signal.SIGKILL if signum == signal.SIGTERM else signum)
@@ -187,8 +190,19 @@ def _forward_and_wait(child):
             pass
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)
-    _, status = os.waitpid(child, 0)
-    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    try:
+        ended = os.pidfd_open(child)  # readable when the child ends
+    except (AttributeError, OSError):
+        ended = None
+    while True:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+        if os.getppid() != parent:
+            forward(signal.SIGTERM, None)
+        select.select([ended] if ended is not None else [], [], [], 1.0 if ended is not None else 0.1)
 
 
 def _limit(kind, value):
@@ -229,8 +243,9 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
             network=False, environ=None):
     """Contain this process (see the module's docstring); returns how, in words.
 
-    Forks when namespaces are used: the caller continues in the learner's process (PID 1 of its
-    namespace, in `work` or `scratch`) and the other process never returns."""
+    Forks: the caller continues in the learner's process (with namespaces, PID 1 of its namespace), in `work`
+    or `scratch`; the other process forwards signals, waits, and never returns."""
+    parent = os.getppid()
     if os.getsid(0) != os.getpid():
         os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -251,13 +266,16 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
             own = mounts.build(mounts.plan(scratch, work, hide, writable))
         except OSError as e:
             refuse(f"the sandbox could not be set up ({e})")  # half isolated: run nothing
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid:
-            os.close(r)
-            _forward_and_wait(pid)
-        os.close(w)
-        os.setpgid(0, 0)  # a group of its own: the forwarder's signals reach it and all it starts, once
+    else:
+        os.makedirs(scratch, 0o700, exist_ok=True)
+    r, w = os.pipe()
+    pid = os.fork()  # with namespaces, the first process of the new PID namespace
+    if pid:
+        os.close(r)
+        _forward_and_wait(pid, parent, None if isolated else scratch)
+    os.close(w)
+    os.setpgid(0, 0)  # a group of its own: the forwarder's signals reach it and all it starts, once
+    if isolated:
         owner = NOBODY if mode == "auto" and isolated == "root" and _nobody_can_read() else None
         try:
             mounts.own_proc()
@@ -265,14 +283,8 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
             _drop_privileges(owner)
         except OSError as e:
             refuse(f"the sandbox could not be set up ({e})")
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        import select
-        if select.select([r], [], [], 0)[0]:  # the forwarder died before PDEATHSIG was set
-            os._exit(NOT_CONTAINED)
-        os.close(r)
         how = "namespaces" + (", user nobody" if owner is not None else "")
     else:
-        os.makedirs(scratch, 0o700, exist_ok=True)
         if work:  # a copy of the working directory: nothing it writes reaches the real one
             src = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
             work = os.path.join(scratch, os.path.basename(os.path.normpath(work)) or "work")
@@ -285,8 +297,11 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
             how = "user nobody (no namespaces)"
         else:
             how = "same user (no namespaces: hash checks only)"
-        if _libc is not None:
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if _libc is not None:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after any setuid, which clears it
+    if select.select([r], [], [], 0)[0]:  # the forwarder died before PDEATHSIG was set
+        os._exit(NOT_CONTAINED)
+    os.close(r)
     os.chdir(work or scratch)
     os.environ.clear()
     os.environ.update(env)

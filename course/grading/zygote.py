@@ -225,6 +225,9 @@ class Zygote:
             reply, _ = _receive(self.sock)
         except (OSError, wire.WireError):
             reply = None
+        except BaseException:  # interrupted between a request and its reply: the next reply would be this one's
+            self._drop()
+            raise
         if reply is None:
             self._drop()
         return reply
