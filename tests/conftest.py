@@ -77,15 +77,16 @@ def fast_runs(shared_dir):
 @pytest.fixture(scope="session")
 def released_course(shared_dir):
     """`released_course(dest, lessons, timeout)`: at `dest`, the course folder that `course nbgrader init`
-    and `release` make for `lessons` (a list; None: every gradable lesson) with that per-cell timeout.
+    and `release` make for `lessons` (a list; None: every gradable lesson) with that per-cell timeout
+    (None: the default of `course nbgrader init`).
 
     nbgrader's generate_assignment takes seconds of CPU per lesson, so each set of lessons is released
     once per run and copied; write_config then writes the copy's own settings (the kernelspec names the
     folder it hides). The copy equals a fresh init and release but for the gradebook's random ids."""
-    from course.classroom.release import release
-    from course.classroom.setup import CELL_TIMEOUT, gradable, init, write_config
+    def make(dest, lessons=None, timeout=None):
+        from course.classroom.release import release  # nbgrader: only in the instructor's environment
+        from course.classroom.setup import CELL_TIMEOUT, gradable, init, write_config
 
-    def make(dest, lessons=None, timeout=CELL_TIMEOUT):
         lessons = list(lessons or gradable())
         name = "released_" + "_".join(lesson.folder for lesson in lessons)
         template = shared_dir / name
@@ -96,7 +97,7 @@ def released_course(shared_dir):
                 release(template, lessons, log=lambda m: None)
                 (template / ".complete").touch()
         shutil.copytree(template, dest, symlinks=True, ignore=shutil.ignore_patterns(".complete"))
-        write_config(dest, timeout)
+        write_config(dest, CELL_TIMEOUT if timeout is None else timeout)
         return Path(dest)
 
     return make
