@@ -155,7 +155,8 @@ def pytest_xdist_make_scheduler(config, log):
 
         def _split_scope(self, nodeid):
             if self.groups is None:
-                self.groups = json.loads((config._tmp_path_factory.getbasetemp() / GROUPS).read_text())
+                path = config._tmp_path_factory.getbasetemp() / GROUPS
+                self.groups = json.loads(path.read_text()) if path.exists() else {}
             return self.groups.get(nodeid, nodeid)
 
     return GroupScheduling(config, log)
