@@ -208,14 +208,7 @@ def test_an_interrupted_check_cell_says_so_in_one_line(kernel):
     assert _cell_output(cell) == ("nll: pass (2 points)", False)
 
 
-NESTED = pytest.mark.xfail(strict=True, reason=(
-    "a probe forked inside the grading kernel cannot contain itself: in the kernel's view /proc is "
-    "read-only, so sandbox._unshare's write of /proc/self/setgroups fails (EROFS) and the probe exits 71 "
-    "(measured after merging kernel a0d72fe; mounts.own_proc without MS_RDONLY makes this test pass)"))
-
-
 @pytest.mark.slow
-@NESTED
 def test_check_cell_in_nbgrader_grading_kernel(tmp_path, monkeypatch):
     """nbgrader runs the notebook in the course's contained grading kernel: its check cells say the same."""
     import json

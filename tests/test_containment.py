@@ -79,6 +79,9 @@ HONEST = [
     "import torch\nprint(torch.ones(3).sum().item())",
     "import time\ntime.sleep(60)",  # the cell timeout interrupts it
     "print('after the interrupt')",
+    "def build_vocab(words):\n    chars = sorted(set(''.join(words)))\n"
+    "    stoi = {'.': 0, **{c: i + 1 for i, c in enumerate(chars)}}\n    return stoi, {i: c for c, i in stoi.items()}",
+    "from checks.lesson01 import exercises as check\ncheck.build_vocab(build_vocab)",  # a probe inside the kernel
 ]
 
 
@@ -203,6 +206,7 @@ def test_learner_code_in_the_grading_kernel_reaches_nothing_it_must_not(course, 
     assert out[3] == "3.0\n"
     assert [o.ename for o in nb.cells[4].outputs if o.output_type == "error"] == ["KeyboardInterrupt"]
     assert out[5] == "after the interrupt\n"
+    assert [o for o in nb.cells[7].outputs if o.output_type == "error"] == [] and "build_vocab" in out[7], out[7]
     assert (course / "gradebook.db").read_text() == "GRADEBOOK"
 
 
@@ -228,6 +232,7 @@ def test_without_namespaces_the_kernel_still_runs_in_a_copy_with_a_clean_environ
     folder = course / "autograded" / "ann" / "01_bigram"
     assert sorted(os.listdir(folder)) == ["bigram.ipynb", "data.txt"], "the kernel wrote into the real folder"
     assert texts(nb)[1] == "hello from the learner\n" and texts(nb)[5] == "after the interrupt\n"
+    assert "build_vocab" in texts(nb)[7] and not [o for o in nb.cells[7].outputs if o.output_type == "error"]
     for path in (f"/tmp/left-{token}", f"/dev/shm/left-{token}"):  # the unprotected part, cleaned here
         if os.path.exists(path):
             os.unlink(path)

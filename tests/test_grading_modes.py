@@ -51,3 +51,22 @@ def test_feedback_page_has_each_verdict_and_no_script(batch):
     assert f"{outcomes['partial'].score:g} of 13 points" in page
     blank = (course_dir / "feedback" / "blank" / LESSON.folder / f"{LESSON.name}.html").read_text()
     assert "nll: not attempted yet" in blank and "0 of 13 points" in blank
+
+
+def test_the_grader_forgets_the_instructors_secrets_before_any_probe(monkeypatch):
+    """grade() trims its own environment before the zygote forks: a token exported by the instructor is in
+    no probe's memory; what grading reads (PATH, the course's settings) stays."""
+    import os
+
+    from course.classroom.launch import forget_secrets
+
+    monkeypatch.setenv("SECRET_TOKEN", "s3cr3t")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "k")
+    monkeypatch.setenv("COURSE_MEMORY_LIMIT_GB", "2")
+    before = dict(os.environ)
+    try:
+        forget_secrets()
+        assert "SECRET_TOKEN" not in os.environ and "AWS_SECRET_ACCESS_KEY" not in os.environ
+        assert os.environ["COURSE_MEMORY_LIMIT_GB"] == "2" and os.environ["PATH"]
+    finally:
+        os.environ.update(before)  # this process goes on running the other tests

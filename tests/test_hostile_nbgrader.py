@@ -45,7 +45,7 @@ LESSON = registry.get("01")
 HOSTILE = Path(__file__).parent / "hostile"
 ATTACKS = sorted(HOSTILE.glob("nb_*.py"))
 SECRET = "s3cret-" + hashlib.sha256(os.urandom(16)).hexdigest()[:24]
-USER = "course-hostile-grader"
+USER = f"course-grader-{os.getpid()}"  # its own per run: two runs at once never share (or remove) one
 BOUND = 60  # seconds per learner: a lesson 01 notebook (6 s) and its judge (3 s) take 45 s on a 2-core machine at load 8
 ROOT_DIR = registry.ROOT
 

@@ -55,10 +55,15 @@ def test_reference_solution_full_marks_as_script_and_notebook(batch):
     for learner in ("full", "full_ipynb"):
         assert set(outcomes[learner].exercises.values()) == {"pass"}, outcomes[learner].summary()
         assert len(outcomes[learner].exercises) == 8
-        # Graded cells print nothing, write nothing to stderr, display no value (partial credit).
+        # Graded cells print their pass line (as `pytest --exercise` does), write nothing to stderr and
+        # display no value (nbgrader would read a displayed number as partial credit).
         nb = nbformat.read(course_dir / "autograded" / learner / LESSON.folder / "bigram.ipynb", as_version=4)
         graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-        assert len(graded) == 8 and all(c.outputs == [] for c in graded)
+        assert len(graded) == 8
+        for cell in graded:
+            name = cell.metadata["nbgrader"]["grade_id"].removeprefix("test_")
+            assert [(o.output_type, o.get("name")) for o in cell.outputs] == [("stream", "stdout")], cell.outputs
+            assert cell.outputs[0].text.startswith(f"{name}: pass ("), cell.outputs[0].text
 
 
 def test_blank_scores_zero_every_exercise_not_attempted(batch):

@@ -28,8 +28,13 @@ EXIT_GUARD = '''\
 # os._exit now raises SystemExit instead, so the cell that calls it fails and the rest is graded.
 import os as _grader_os
 
+_grader_exit, _grader_forked = _grader_os._exit, []
+_grader_os.register_at_fork(after_in_child=lambda: _grader_forked.append(True))
+
 
 def _grader_no_exit(status=0):
+    if _grader_forked:  # a process forked in the notebook (a check's probe) exits as asked
+        _grader_exit(status)
     raise SystemExit(f"os._exit({status}) was called; the grader keeps the kernel alive")
 
 

@@ -142,16 +142,16 @@ def _strip_magics(src):
     return "\n".join("" if re.match(r"\s*[%!]", line) else line for line in src.splitlines())
 
 
-def repair(nb, lesson, solution_nb):
+def repair(nb, lesson, solution_nb, released=None):
     """Check a learner notebook against the lesson's graded cells and make it gradable.
 
     Returns (notebook, problems, notes). Problems cost points (syntax errors,
     blank exercises); notes are repairs made so that every exercise is graded
-    by its original test.
+    by its original test. `released`: clear(solution_nb), when the caller has it (collect: once per batch).
     """
     import nbformat
 
-    released = clear(solution_nb)
+    released = released if released is not None else clear(solution_nb)
     meta = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in released.cells
             if "nbgrader" in c.metadata}
     released_source = {c.metadata["nbgrader"]["grade_id"]: c.source for c in released.cells if "nbgrader" in c.metadata}
@@ -246,6 +246,7 @@ def collect(submissions, lesson, course_dir=DEFAULT_DIR, log=say):
     if not submissions.is_dir():
         raise GradingError(f"{submissions} is not a folder of learner folders")
     solution_nb = solution_notebook(lesson)
+    released = clear(solution_nb)  # nbgrader's release of the reference: the same for every learner
     results = {}
     for folder in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
         sub = Submission(folder.name)
@@ -264,7 +265,7 @@ def collect(submissions, lesson, course_dir=DEFAULT_DIR, log=say):
             nb, sub.notes = read_learner_file(path, lesson, solution_nb)
             if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
                 raise LoadError(f"{path.name} holds no code")
-            nb, problems, notes = repair(nb, lesson, solution_nb)
+            nb, problems, notes = repair(nb, lesson, solution_nb, released)
             sub.problems += problems
             sub.notes += notes
         except LoadError as e:

@@ -12,6 +12,8 @@ markup, and the page runs no script.
 import html
 from pathlib import Path
 
+from .seal import write_new
+
 STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
          "pre{background:#f6f6f6;padding:.6em;overflow-x:auto;margin:.2em 0}pre.md{background:#fff;"
          "border-left:3px solid #ddd;white-space:pre-wrap}.v{padding:.4em .6em;margin:.2em 0 1.2em;"
@@ -65,5 +67,5 @@ def write_page(course_dir, lesson, learner, nb, verdicts, points):
     folder = Path(course_dir) / "feedback" / learner / lesson.folder
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{lesson.name}.html"
-    path.write_text(page(lesson, learner, nb, verdicts, points), encoding="utf-8")
+    write_new(path, page(lesson, learner, nb, verdicts, points))  # never through a link left there
     return path

@@ -21,7 +21,8 @@ from .feedback import write_page
 from .mistakes import save_verdicts
 from .parallel import judge_all
 from .report import not_graded_feedback, write_report
-from .seal import clean_course, protect_page, snapshot_path, take_snapshot, write_new
+from .launch import forget_secrets
+from .seal import before_nbgrader, checked_snapshot, clean_course, protect_page, snapshot_path, write_new
 from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
                     solution_notebook, tail)
 
@@ -79,6 +80,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     require_folder(course_dir)
     from ..grading.zygote import prepare  # torch: only when grading
 
+    forget_secrets()  # before the zygote forks: no copy of the instructor's environment reaches a probe
     prepare([f"checks.lesson{lesson.number}.exercises"])  # probes fork from it: before any learner's data is read
     course_dir = Path(course_dir)
     if not (course_dir / "release" / lesson.folder).is_dir():
@@ -95,7 +97,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         if unknown:
             raise GradingError(f"no submission of {', '.join(unknown)} for {lesson.folder}: collect it first")
         everyone = [x for x in everyone if x in set(learners)]
-    max_score = sum(e.points for e in exercises(lesson))
+    solution_nb = solution_notebook(lesson)  # read once per batch (before any learner code runs), not per learner
+    cells = exercises(lesson, solution_nb)  # the graded cells
+    max_score = sum(e.points for e in cells)
     with gradebook(course_dir) as gb:
         for learner in everyone:
             if LEARNER_ID.match(learner):
@@ -113,7 +117,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         notebook = course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
         if sub.gradable and notebook.is_file():
             to_grade.append(learner)
-            hashes[learner] = _snapshot(course_dir, lesson, sub, outcomes[learner])
+            hashes[learner] = checked_snapshot(course_dir, lesson, sub, outcomes[learner])
         elif sub.gradable:
             outcomes[learner].problems.append(f"no {lesson.name}.ipynb in submitted/{learner}/{lesson.folder}")
 
@@ -124,7 +128,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     regraded = {(lesson.folder, learner) for learner in everyone}
     unchanged = {k: v for k, v in record.gradebook_scores(course_dir).items() if k not in regraded}
     verdicts = _judge_all(course_dir, lesson, to_grade, hashes, guard, (check_timeout, budget), memory_gb, jobs,
-                          cluster, log)
+                          cluster, log, solution_nb)
     results = {learner: ("verdicts", 0.0, "feedback: the judge's verdicts only (no notebook run)\n")
                for learner in to_grade} if feedback == "verdicts" else {}
     if to_grade and feedback == "full":
@@ -138,9 +142,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         state, seconds, text = results[learner]
         outcome = outcomes[learner]
         if state == "verdicts":
-            _judge(course_dir, lesson, outcome, {}, verdicts[learner])
+            _judge(course_dir, lesson, outcome, {}, verdicts[learner], cells)
             write_page(course_dir, lesson, learner, _read_notebook(snapshot_path(course_dir, lesson, learner)),
-                       verdicts[learner], {ex.name: ex.points for ex in exercises(lesson)})
+                       verdicts[learner], {ex.name: ex.points for ex in cells})
             continue
         if state == "failed" and ("DeadKernelError" in text or "Kernel died" in text):
             # Grade the rest: the rerun turns os._exit into an error in the cell that calls it.
@@ -173,17 +177,17 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                 "not graded: ", "nbgrader could not run the notebook for the feedback: ", 1))
             _forget(course_dir, lesson, learner)
         outcome.seconds = seconds
-        _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts[learner])
+        _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts[learner], cells)
 
     graded = [learner for learner, o in outcomes.items() if o.status == "graded"]
     with_notebook = [learner for learner in graded if results.get(learner, ("",))[0] == "ok"
                      and (course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb").is_file()]
-    _before_nbgrader(course_dir, guard, log)
+    before_nbgrader(course_dir, guard, log)
     for student in (with_notebook if learners else ["*"] if with_notebook else []):  # a regrade: its learners
         code, out = run_nbgrader(course_dir, "generate_feedback", lesson.folder, "--force", f"--student={student}")
         if code != 0:
             log(f"generate_feedback reported errors:\n{tail(out)}")
-    _before_nbgrader(course_dir, guard, log)
+    before_nbgrader(course_dir, guard, log)
     for learner in with_notebook:
         page = course_dir / "feedback" / learner / lesson.folder / f"{lesson.name}.html"
         if page.is_file():
@@ -192,7 +196,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
         if LEARNER_ID.match(outcome.learner) and outcome.learner not in with_notebook and not \
                 (feedback == "verdicts" and outcome.status == "graded"):
             not_graded_feedback(course_dir, lesson, outcome)
-    _before_nbgrader(course_dir, guard, log)
+    before_nbgrader(course_dir, guard, log)
     code, out = run_nbgrader(course_dir, "export", "--to=grades.csv")  # returns when it and all it started are gone
     if code != 0:
         raise GradingError(f"nbgrader export failed:\n{tail(out)}")
@@ -208,35 +212,13 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     return outcomes
 
 
-def _snapshot(course_dir, lesson, sub, outcome):
-    """The sha256 of the learner's snapshot (taken at collect time), before any learner code of this batch runs.
-    A submission placed or changed in submitted/ since then is snapshot now, and graded as it is."""
-    from ..grading.integrity import sha256
-
-    submitted = Path(course_dir) / "submitted" / sub.learner / lesson.folder / f"{lesson.name}.ipynb"
-    snapshot = snapshot_path(course_dir, lesson, sub.learner)
-    if sub.sha256 and snapshot.is_file() and sha256(snapshot) == sub.sha256 == sha256(submitted):
-        return sub.sha256
-    if sub.sha256:
-        outcome.notes.append("submitted/ changed since `collect`: graded as it is now")
-    return take_snapshot(course_dir, lesson, sub.learner)
-
-
-def _before_nbgrader(course_dir, guard, log):
-    """No learner code runs any more: the files that decide grades are as they were, and nothing of the
-    learners' processes is left for nbgrader to follow."""
-    guard.verify("this batch")
-    for path in clean_course(course_dir):
-        log(f"removed {path}: a link or special file where nbgrader writes")
-
-
-def _judge_all(course_dir, lesson, to_grade, hashes, guard, limits, memory_gb, jobs, cluster, log):
+def _judge_all(course_dir, lesson, to_grade, hashes, guard, limits, memory_gb, jobs, cluster, log, solution_nb):
     """{learner: verdicts}: the judge on each learner's code as collected (its snapshot, checked against
     its sha256), `jobs` at a time or on a Dask cluster; the files that decide grades verified after each."""
     from ..grading.lesson_judge import grading_calls, judge_file  # torch: only when grading
 
     check_timeout, budget = limits
-    calls = grading_calls(lesson, solution_notebook(lesson))
+    calls = grading_calls(lesson, solution_nb)
     snapshots = {learner: snapshot_path(course_dir, lesson, learner) for learner in to_grade}
 
     def judge(learner):
@@ -272,13 +254,13 @@ def _read_notebook(path):
     return nbformat.read(str(path), as_version=4)
 
 
-def _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts):
+def _judge(course_dir, lesson, outcome, notebook_verdicts, verdicts, cells):
     """The grade of record: the judge's verdict on each exercise, its points written into the gradebook,
     disagreements with the notebook's own graded cells reported."""
     started = time.time()
     points = {}
     outcome.verdicts = dict(verdicts)
-    for ex in exercises(lesson):
+    for ex in cells:
         status, message = verdicts[ex.name]
         points[ex.test] = ex.points if status == "pass" else 0.0
         outcome.exercises[ex.name] = status if status in ("pass", "not attempted") else \

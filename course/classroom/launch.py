@@ -39,6 +39,19 @@ from ..grading import sandbox
 PASSED = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "COURSE_SANDBOX", "COURSE_MEMORY_LIMIT_GB")
 
 
+GRADER_NEEDS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "TERM", "VIRTUAL_ENV", "MPLBACKEND",
+                "MPLCONFIGDIR")
+
+
+def forget_secrets():
+    """Keep of this process's environment only what grading reads (the course's own COURSE_*, Python's,
+    Jupyter's and Dask's settings, the locale): tokens and keys the instructor exported are gone."""
+    keep = ("COURSE_", "PYTHON", "JUPYTER", "LC_", "XDG_", "DASK_", "PYTEST_")
+    for name in list(os.environ):
+        if name not in GRADER_NEEDS and not name.startswith(keep):
+            del os.environ[name]
+
+
 def environ(course_dir, home):
     """nbgrader's whole environment (the kernel's starts from it, plus its kernelspec's)."""
     jupyter = Path(course_dir).resolve() / "jupyter"

@@ -23,6 +23,8 @@ import json
 import re
 from pathlib import Path
 
+from .seal import write_new
+
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
 NUMBER = re.compile(rf"(?<![\w.]){_NUM}(?!\w)", re.I)
 DECIMAL = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+(?:\.\d*)?e[-+]?\d+)(?!\w)", re.I)
@@ -42,7 +44,7 @@ def save_verdicts(course_dir, lesson, outcomes):
         saved[o.learner] = {"score": o.score, "max_score": o.max_score, "status": o.status,
                             "verdicts": {ex: list(v) for ex, v in o.verdicts.items()}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(saved, indent=1, sort_keys=True))
+    write_new(path, json.dumps(saved, indent=1, sort_keys=True))
 
 
 def _normalise(text, every_number):
@@ -138,12 +140,13 @@ def write(course_dir, lesson, exercises):
     max_score = sum(points for _, points in exercises)
     scores = [float(v.get("score", 0)) for v in saved.values()]
     stem = Path(course_dir) / "reports" / f"{lesson.folder}-mistakes"
-    with open(f"{stem}.csv", "w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["exercise", "passed", "graded", "mistake", "learners", "count"])
-        for name, row in table.items():
-            for key, who in row["mistakes"].items():
-                out.writerow([name, row["passed"], row["graded"], key, " ".join(w for w, _ in who), len(who)])
+    rows = io.StringIO(newline="")
+    out = csv.writer(rows)
+    out.writerow(["exercise", "passed", "graded", "mistake", "learners", "count"])
+    for name, row in table.items():
+        for key, who in row["mistakes"].items():
+            out.writerow([name, row["passed"], row["graded"], key, " ".join(w for w, _ in who), len(who)])
+    write_new(f"{stem}.csv", rows.getvalue())
     bars, hist = _charts(table, scores, max_score)
     e = html.escape
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
@@ -168,6 +171,6 @@ def write(course_dir, lesson, exercises):
             parts.append(f"<tr><td>{e(key)}</td><td class='n'>{len(who)}</td><td>{names}</td></tr>")
         parts.append("</table>")
     parts.append("</body></html>\n")
-    Path(f"{stem}.html").write_text("".join(parts), encoding="utf-8")
+    write_new(f"{stem}.html", "".join(parts))
     return Path(f"{stem}.html")
 

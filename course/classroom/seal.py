@@ -151,6 +151,28 @@ def take_snapshot(course_dir, lesson, learner):
     return copy_regular(source, snapshot_path(course_dir, lesson, learner))
 
 
+def checked_snapshot(course_dir, lesson, sub, outcome):
+    """The sha256 of the learner's snapshot (taken at collect time), before any learner code of this batch runs.
+    A submission placed or changed in submitted/ since then is snapshot now, and graded as it is."""
+    from ..grading.integrity import sha256
+
+    submitted = Path(course_dir) / "submitted" / sub.learner / lesson.folder / f"{lesson.name}.ipynb"
+    snapshot = snapshot_path(course_dir, lesson, sub.learner)
+    if sub.sha256 and snapshot.is_file() and sha256(snapshot) == sub.sha256 == sha256(submitted):
+        return sub.sha256
+    if sub.sha256:
+        outcome.notes.append("submitted/ changed since `collect`: graded as it is now")
+    return take_snapshot(course_dir, lesson, sub.learner)
+
+
+def before_nbgrader(course_dir, guard, log):
+    """No learner code runs any more: the files that decide grades are as they were, and nothing of the
+    learners' processes is left for nbgrader to follow."""
+    guard.verify("this batch")
+    for path in clean_course(course_dir):
+        log(f"removed {path}: a link or special file where nbgrader writes")
+
+
 def write_new(path, text):
     """Write `text` as a new regular file at `path` (whatever was there, link or not, is replaced)."""
     path = Path(path)
