@@ -23,10 +23,11 @@ start: $(VENV)/.learner
 	@$(BIN)/course start
 
 # The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead), in
-# TEST_JOBS pytest-xdist workers; tests/conftest.py keeps the tests that share a fixture on one worker.
+# TEST_JOBS pytest-xdist workers, with the 25 slowest tests; PYTEST_ARGS adds options
+# (`make test TEST_JOBS=0 PYTEST_ARGS="-k nbgrader -x"`: one process, the nbgrader tests only).
 TEST_JOBS ?= 2
 test: $(VENV)/.instructor
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests -n $(TEST_JOBS) --dist loadgroup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests -n $(TEST_JOBS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 build: $(VENV)/.instructor
 	$(BIN)/course build

@@ -63,7 +63,10 @@ def test_reference_solution_full_marks_as_script_and_notebook(batch):
         for cell in graded:
             name = cell.metadata["nbgrader"]["grade_id"].removeprefix("test_")
             assert [(o.output_type, o.get("name")) for o in cell.outputs] == [("stream", "stdout")], cell.outputs
-            assert cell.outputs[0].text.startswith(f"{name}: pass ("), cell.outputs[0].text
+            # (the points come from solutions/, which the contained grading kernel cannot read)
+            # (one line per check call: a cell with a hidden seed passes twice)
+            lines = cell.outputs[0].text.splitlines()
+            assert lines and all(line.split(" (")[0] == f"{name}: pass" for line in lines), cell.outputs[0].text
 
 
 def test_blank_scores_zero_every_exercise_not_attempted(batch):

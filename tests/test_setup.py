@@ -1,5 +1,6 @@
 """A learner's first steps: the install, a bare `pytest`, `make start` twice, selecting one check."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,10 @@ ROOT = registry.ROOT
 def make(*args, **kwargs):
     if not shutil.which("make"):
         pytest.skip("make is not installed")
-    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, **kwargs)
+    # Under `make test` the outer make's MAKELEVEL/MAKEFLAGS would make this one print "Entering directory".
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**env, **kwargs.pop("env", {})}, **kwargs)
 
 
 def test_a_venv_made_by_an_old_python_is_rebuilt(tmp_path):

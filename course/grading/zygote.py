@@ -181,7 +181,8 @@ class Zygote:
     def _start(self):
         judge_end, zygote_end = socket.socketpair()
         fresh = self.started > 0  # a fork of the judge now could hold oracle values: exec instead
-        modules = [m for m in sys.modules if m == "checks" or m.startswith("checks.")]
+        modules = [m for m in sys.modules if (m == "checks" or m.startswith("checks."))
+                   and not m.rpartition(".")[2].startswith(("test_", "conftest"))]  # what checks run, not pytest's
         reaper = _subreaper()
         if reaper:
             _libc.prctl(sandbox.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)  # the zygote goes to init, not here
