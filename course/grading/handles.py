@@ -38,6 +38,7 @@ compare; it decides nothing by itself.
 import functools
 import importlib
 import sys
+import time
 import traceback
 
 import torch
@@ -74,6 +75,10 @@ class Handle:
 
     def run(self, fn, *args, **kwargs):
         raise NotImplementedError
+
+    def cpu_seconds(self):
+        """CPU seconds used so far by the process that runs this definition (here: this process)."""
+        return time.process_time()
 
     def __repr__(self):
         return f"<learner's {self.name}>"
