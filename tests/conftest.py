@@ -1,10 +1,11 @@
 """Fixtures shared by the repository's tests, and how `make test` splits them over pytest-xdist workers.
 
-`make test` runs the suite in two worker processes (`-n 2 --dist loadgroup`). What is costly to make
-is made once per run, whichever worker asks first, in a folder both workers see (`shared_dir`), under
-a file lock: the fast-mode run of each solution (`fast_runs`) and each released nbgrader course folder
-(`released_course`, copied into the test's own folder, since tests change it). A test that uses a
-module-scoped fixture of its own module runs on the worker that made it: its module is one xdist group.
+`make test` runs the suite in TEST_JOBS worker processes (`-n 3 --dist loadgroup` by default). What is
+costly to make is made once per run, whichever worker asks first, in a folder every worker sees
+(`shared_dir`), under a file lock: the fast-mode run of each solution (`fast_runs`) and each released
+nbgrader course folder (`released_course`, copied into the test's own folder, since tests change it). A
+test that uses a module-scoped fixture of its own module runs on the worker that made it: its module is
+one xdist group.
 """
 
 import fcntl
