@@ -25,6 +25,7 @@ load stands under its table instead).
 """
 
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import pytest
 import torch
 
 from course import lessons as registry
-from course.grading import sandbox
+from course.grading import quick_exit, sandbox
 from course.grading.integrity import Guard, TamperError
 from course.grading.judge import ProbeLoadError, RemoteLesson
 from course.grading.report import points, printed_lines, relative, render
@@ -44,6 +45,9 @@ from course.loader import LoadError, pick_source
 # for the other thread (BatchNorm checks measured 30x slower). One thread, set before the probes fork.
 torch.set_num_threads(1)
 sandbox.set_subreaper()  # orphans of learner processes come back here, to be killed
+# hypothesis runs the plugins other packages register, at its import: trio's (selenium's, in the instructor
+# extra) imports trio, which doubles the import's cost. The checks' properties use none of them.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 # What is imported by now lives as long as the run: the collector need not walk it again (torch is
 # 170,000 objects; walking them at exit alone costs a third of importing torch).
 gc.freeze()
@@ -68,6 +72,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_finish(session):
+    _before_probes(session.items)
     # Property-based checks must not fail slow-but-correct code for its speed. Hypothesis is loaded
     # only by the lessons that use it (importing it costs a sixth of importing torch); their PROPERTY
     # settings name every field this profile sets, and a @given inside a check takes it from here.
@@ -81,6 +86,19 @@ def pytest_collection_finish(session):
 
 def _exercise(item):
     return item.name.removeprefix("test_").split("[")[0]
+
+
+def _before_probes(items):
+    """Each check module's `before_probes(exercises)`, if it has one, with its exercises about to run,
+    before the first probe: what it reads there once (lesson 07's vocabularies) the zygote, forked at
+    the first check, holds for every probe. Inputs only: the zygote holds no expected value."""
+    wanted = {}
+    for item in items:
+        module = sys.modules.get(f"checks.{Path(str(item.fspath)).parent.name}.exercises")
+        wanted.setdefault(module, []).append(_exercise(item))
+    for module, exercises in wanted.items():
+        if hasattr(module, "before_probes"):
+            module.before_probes(exercises)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -144,10 +162,11 @@ def lesson(request):
     return _loaded[key]
 
 
-_guard = []
+_guard, _sessions = [], []
 
 
 def pytest_sessionstart(session):
+    _sessions.append(session)
     # The checks and the course package decide the verdicts: a change during the run is learner code
     # writing where it must not (possible only where the probe has no namespaces and no `nobody`).
     _guard.append(Guard([registry.ROOT / "checks", registry.ROOT / "course"]))
@@ -164,6 +183,11 @@ def pytest_sessionfinish(session):
     except TamperError as e:
         session.config.add_cleanup(lambda: print(f"\n{e}", file=sys.stderr))
         session.exitstatus = 3
+
+
+def pytest_unconfigure(config):
+    if _sessions:  # the interpreter's teardown would free torch's objects one by one: ended after atexit instead
+        quick_exit.end_with_pytest(config.invocation_params.args, int(_sessions[0].exitstatus))
 
 
 _outcomes = {}

@@ -37,11 +37,11 @@ def _words(seed, n=40, letters=string.ascii_lowercase):
 def _windows(words, stoi, block_size, shift=0):
     """Oracle: the (context, next) pairs, built by position, not by sliding.
     shift=1 gives the classic mistake: contexts that end with their own target."""
-    X, Y = [], []
+    dot, X, Y = stoi["."], [], []
     for w in words:
-        ids = [stoi[c] for c in w] + [stoi["."]]
+        ids = [stoi[c] for c in w] + [dot]
         for t, y in enumerate(ids):
-            X.append([ids[t - k + shift] if t - k + shift >= 0 else stoi["."] for k in range(block_size, 0, -1)])
+            X += [ids[t - k + shift] if t - k + shift >= 0 else dot for k in range(block_size, 0, -1)]
             Y.append(y)
     return torch.tensor(X, dtype=torch.int64).view(-1, block_size), torch.tensor(Y, dtype=torch.int64)
 

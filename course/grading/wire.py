@@ -99,8 +99,8 @@ class _Encoder:
             return x if abs(x) < 2**53 else {"_": "int", "v": str(x)}
         if kind is float:
             return x if math.isfinite(x) else {"_": "float", "v": repr(x)}
-        if kind is list:
-            return [self(v, depth + 1) for v in x]
+        if kind is list:  # the common case in place: a list of small ints (ids, merges) is most of a long message
+            return [v if type(v) is int and -2**53 < v < 2**53 else self(v, depth + 1) for v in x]
         if kind is tuple or kind is torch.Size:
             return {"_": "tuple" if kind is tuple else "size", "v": [self(v, depth + 1) for v in x]}
         if kind is dict:
@@ -145,6 +145,9 @@ def _summary(x):
     return ""
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None)})  # what json.loads makes that decodes to itself
+
+
 class _Decoder:
     def __init__(self, blobs, refs=None):
         self.blobs, self.refs = blobs, refs
@@ -175,8 +178,8 @@ class _Decoder:
             raise WireError("nested too deeply")
         if x is None or isinstance(x, (bool, int, float, str)):
             return x
-        if isinstance(x, list):
-            return [self(v, depth + 1) for v in x]
+        if isinstance(x, list):  # plain values in place, as in the encoder
+            return [v if type(v) in _PLAIN else self(v, depth + 1) for v in x]
         if not isinstance(x, dict):
             raise WireError("bad value")
         tag = x.get("_")
