@@ -22,10 +22,14 @@ endif
 start: $(VENV)/.learner
 	@$(BIN)/course start
 
-# The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead), with
-# the 25 slowest tests; PYTEST_ARGS adds options (`make test PYTEST_ARGS="-k nbgrader -x"`).
+# The maintainers' suite: `tests/` by name (a bare `pytest` runs the learner's checks instead), in
+# TEST_JOBS pytest-xdist workers, with the 25 slowest tests; PYTEST_ARGS adds options
+# (`make test TEST_JOBS=0 PYTEST_ARGS="-k nbgrader -x"`: one process, the nbgrader tests only).
+# Three workers on two cores: the nbgrader tests spend much of their time waiting on kernels and time
+# limits, and a third worker fills it (extras/benchmarks/test-suite.md).
+TEST_JOBS ?= 3
 test: $(VENV)/.instructor
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests --durations=25 $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra tests -n $(TEST_JOBS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 build: $(VENV)/.instructor
 	$(BIN)/course build

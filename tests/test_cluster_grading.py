@@ -69,6 +69,13 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_no_learner(client, learn
     deadline = time.time() + 60
     while len(client.scheduler_info()["workers"]) < 2 and time.time() < deadline:
         time.sleep(0.5)  # the nanny restarts the killed worker
+    assert not any(client.run(_daemonic).values()), "a restarted worker could not start its judging process"
+
+
+def _daemonic():
+    import multiprocessing
+
+    return multiprocessing.current_process().daemon
 
 
 def test_a_worker_with_other_code_refuses(learners):

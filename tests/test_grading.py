@@ -418,6 +418,5 @@ def test_a_zygote_that_was_killed_is_replaced_by_a_fresh_interpreter(tmp_path):
         os.kill(old, signal.SIGKILL)
         lesson.close()
         assert lesson.f(marker) is False and zygote.pid != old  # a new interpreter, not a fork of this one
-        assert lesson.f("pytest") is False  # and it imports what checks run, not the test modules
     finally:
         lesson.close()

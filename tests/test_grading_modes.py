@@ -11,8 +11,6 @@ pytest.importorskip("nbgrader")
 
 from course import lessons as registry  # noqa: E402
 from course.classroom.grade import grade  # noqa: E402
-from course.classroom.release import release  # noqa: E402
-from course.classroom.setup import init  # noqa: E402
 from tests.nbgrader_learners import lesson01_submissions  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -20,12 +18,10 @@ LESSON = registry.get("01")
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    course_dir = tmp_path_factory.mktemp("course")
+def batch(tmp_path_factory, released_course):
+    course_dir = released_course(tmp_path_factory.mktemp("batch") / "course", [LESSON], timeout=20)
     submissions = tmp_path_factory.mktemp("submissions")
     expected = lesson01_submissions(submissions)
-    init(course_dir, timeout=20, lessons=[LESSON])
-    release(course_dir, [LESSON])
     outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=10, jobs=2, feedback="verdicts")
     return course_dir, expected, outcomes
 

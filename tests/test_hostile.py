@@ -116,18 +116,15 @@ def test_pytest_route(tmp_path, path):
 
 
 @pytest.mark.slow
-def test_nbgrader_route(tmp_path, monkeypatch):
+def test_nbgrader_route(tmp_path, monkeypatch, released_course):
     pytest.importorskip("nbgrader")
     from course.classroom.grade import grade
-    from course.classroom.release import release
-    from course.classroom.setup import init
 
     monkeypatch.setenv("COURSE_MEMORY_LIMIT_GB", MEMORY_GB)
     course_dir, submissions = tmp_path / "course", tmp_path / "submissions"
     for path in NB_FILES:
         write(submissions / path.stem.replace("_", "-"), f"{LESSON.name}.py", submission(path))
-    init(course_dir, timeout=15, lessons=[LESSON])
-    release(course_dir, [LESSON])
+    released_course(course_dir, [LESSON], timeout=15)
     before = fingerprint(GUARDED)
     outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=10,
                      memory_gb=float(MEMORY_GB))

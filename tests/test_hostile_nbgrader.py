@@ -38,7 +38,8 @@ from tests.nbgrader_learners import py_text, solved, write
 from tests.test_hostile import POINTS, expected, submission
 
 pytest.importorskip("nbgrader")
-pytestmark = pytest.mark.slow
+# One worker under xdist: the batches share an instructor user, and /tmp is checked for what they leave.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile_nbgrader")]
 
 LESSON = registry.get("01")
 HOSTILE = Path(__file__).parent / "hostile"
@@ -165,17 +166,13 @@ def submitted_hashes(course_dir):
             for p in (course_dir / "submitted").glob(f"*/{LESSON.folder}/*")}
 
 
-def grade_class(base, attacks, user=None, sandbox="auto"):
+def grade_class(released_course, base, attacks, user=None, sandbox="auto"):
     """Init, release, collect and grade a class under `base` (as `user`); returns what the checks need."""
-    from course.classroom.release import release
-    from course.classroom.setup import init
-
     home, course_dir, submissions = base / "home", base / "course", base / "submissions"
     home.mkdir(parents=True)
     (home / ".hostile-target").write_text("the attack files write only into a HOME holding this file\n")
     want = make_class(submissions, attacks)
-    init(course_dir, timeout=20, lessons=[LESSON], log=lambda m: None)
-    release(course_dir, [LESSON], log=lambda m: None)
+    released_course(course_dir, [LESSON], timeout=20)
     if user is not None:
         subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(base)], check=True)
     uid = user.pw_uid if user is not None else None
@@ -261,31 +258,31 @@ def test_every_attack_file_says_what_it_expects():
         assert set(expected(path)) == set(POINTS), path.name
 
 
-def test_a_class_graded_as_root(tmp_path, cleanup):
+def test_a_class_graded_as_root(tmp_path, cleanup, released_course):
     if os.getuid() != 0:
         pytest.skip("runs as root; test_a_class_graded_as_an_ordinary_user covers the rest")
-    check_batch(grade_class(tmp_path, ATTACKS))
+    check_batch(grade_class(released_course, tmp_path, ATTACKS))
 
 
-def test_a_class_graded_as_an_ordinary_user(user, cleanup):
+def test_a_class_graded_as_an_ordinary_user(user, cleanup, released_course):
     base = Path(user.pw_dir) / "batch-ns"
-    check_batch(grade_class(base, ATTACKS, user))
+    check_batch(grade_class(released_course, base, ATTACKS, user))
 
 
-def test_without_user_namespaces_grades_and_the_grader_hold(user, cleanup):
+def test_without_user_namespaces_grades_and_the_grader_hold(user, cleanup, released_course):
     """COURSE_SANDBOX=none: learner code runs as the instructor. It can read their files (and the grade
     command's environment) and leave some behind; it cannot change a grade, another learner's work or
     feedback, or what the grader's processes load."""
     base = Path(user.pw_dir) / "batch-none"
     attacks = [p for p in ATTACKS if p.stem not in ("nb_kill_grader", "nb_leftovers")]
-    check_batch(grade_class(base, attacks, user, sandbox="none"), contained=False)
+    check_batch(grade_class(released_course, base, attacks, user, sandbox="none"), contained=False)
 
 
-def test_without_user_namespaces_a_killed_grader_leaves_nothing_running(user, cleanup):
+def test_without_user_namespaces_a_killed_grader_leaves_nothing_running(user, cleanup, released_course):
     """The kernel can SIGKILL the grade command when it runs as the same user without a PID namespace:
     that batch ends without grades, but nbgrader and every kernel die with it."""
     base = Path(user.pw_dir) / "batch-kill"
-    b = grade_class(base, [HOSTILE / "nb_kill_grader.py"], user, sandbox="none")
+    b = grade_class(released_course, base, [HOSTILE / "nb_kill_grader.py"], user, sandbox="none")
     time.sleep(3)
     assert _user_pids(b["uid"]) == [], "nbgrader or a kernel outlived the killed grade command"
     assert b["seconds"] < BOUND * len(b["want"])

@@ -18,8 +18,7 @@ import nbformat  # noqa: E402
 from course import lessons as registry  # noqa: E402
 from course.classroom.collect import collect  # noqa: E402
 from course.classroom.grade import grade  # noqa: E402
-from course.classroom.release import release  # noqa: E402
-from course.classroom.setup import exercises, gradable, init  # noqa: E402
+from course.classroom.setup import exercises, gradable  # noqa: E402
 from tests.nbgrader_learners import edit, lesson01_submissions, py_text, solved, write  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -29,12 +28,10 @@ CHECK_TIMEOUT = 10  # seconds for the judge's check of one exercise: lesson 01's
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    course_dir = tmp_path_factory.mktemp("course")
+def batch(tmp_path_factory, released_course):
+    course_dir = released_course(tmp_path_factory.mktemp("batch") / "course", [LESSON], CELL_TIMEOUT)
     submissions = tmp_path_factory.mktemp("submissions")
     expected = lesson01_submissions(submissions)
-    init(course_dir, timeout=CELL_TIMEOUT, lessons=[LESSON])
-    release(course_dir, [LESSON])
     started = time.time()
     outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=CHECK_TIMEOUT)
     seconds = time.time() - started
@@ -188,12 +185,11 @@ OTHERS = [lesson for lesson in gradable() if lesson.number != "01"]
 
 
 @pytest.mark.parametrize("lesson", OTHERS, ids=[lesson.folder for lesson in OTHERS])
-def test_every_later_lesson_grades_reference_full_and_blank_zero(tmp_path, lesson):
+def test_every_later_lesson_grades_reference_full_and_blank_zero(tmp_path, lesson, released_course):
     course_dir, submissions = tmp_path / "course", tmp_path / "submissions"
     write(submissions / "full", f"{lesson.name}.py", py_text(solved(lesson, "all")))
     write(submissions / "blank", f"{lesson.name}.py", lesson.script(registry.lessons_dir()).read_bytes())
-    init(course_dir, lessons=[lesson])
-    release(course_dir, [lesson])
+    released_course(course_dir, [lesson])
     outcomes = grade(lesson, course_dir, submissions=submissions)
     total = sum(ex.points for ex in exercises(lesson))
     assert outcomes["full"].score == total, outcomes["full"].summary()

@@ -26,6 +26,13 @@ HINTS = {  # the message names the mistake
     "vocab_no_return": "got NoneType",
     "neural_one_hot_no_classes": "num_classes",
     "sgd_one_hot_no_classes": "num_classes",
+    "count_no_accumulate": "counted once",
+    "neural_data_term_detached": "only the penalty's gradient reaches W",
+    "sgd_ignores_reg": "reg is not passed on",
+    "sgd_reg_zero": "penalty reg * (W**2).mean() is missing",
+    "sgd_zero_after": "W.grad is not reset before backward()",
+    "sgd_loss_after": "the loss computed before the update",
+    "sgd_replaces_w": "W did not change",
 }
 
 

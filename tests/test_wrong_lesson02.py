@@ -44,6 +44,10 @@ HINTS = {  # the message names the mistake
     "forward_tanh_on_logits": "output layer is linear",
     "forward_bias_after_tanh": "b1 goes inside the tanh",
     "forward_transposed_embedding": "wrong order",
+    "forward_w1_data": "W1 gets no gradient: it is not used in the forward pass, or used detached",
+    "sample_temperature": "flatter than the model's probabilities",
+    "sample_sharpened": "sharper than the model's probabilities",
+    "sgd_replaces_in_list": "the list holds a new tensor in place of C",
 }
 
 

@@ -64,6 +64,8 @@ HINTS = {  # the hint names the mistake
     "build_hierarchy_output_not_scaled": "0.1",
     "receptive_field_no_plus_one": "add 1",
     "receptive_field_k_times_d": "(k - 1) * d",
+    "receptive_field_ignores_kernel_sizes": "the kernel sizes are ignored",
+    "flatten_factor_not_named_n": "has no attribute n",
     "to_conv_no_dilation": "dilation",
     "to_conv_wrong_weight_view": "view(n, C_in, C_out)",
     "to_conv_shares_tensors": "share nothing",

@@ -172,3 +172,33 @@ def test_an_encoders_own_endless_loop_is_reported_where_it_loops(tmp_path):
 def test_the_lessons_design_passes_through_a_probe(tmp_path):
     for exercise in ("encode", "encode_ordinary", "encode_special"):
         _judge(_lesson_file(tmp_path), exercise, seconds=60)
+
+
+def train_regex_slow(text, vocab_size, pattern):
+    """train_regex's way: a count of every chunk's pairs at each merge."""
+    chunks = [list(c.encode("utf-8")) for c in regex.findall(pattern, text)]  # noqa: F821
+    merges = {}
+    for idx in range(256, vocab_size):
+        counts = {}
+        for ids in chunks:
+            for pair in zip(ids, ids[1:]):
+                counts[pair] = counts.get(pair, 0) + 1
+        if not counts:
+            break
+        pair = max(counts, key=lambda p: (counts[p], p))
+        merges[pair] = idx
+        chunks = [merge(ids, pair, idx) for ids in chunks]  # noqa: F821
+    return merges
+
+
+def train_fast_stops_its_clock(text, vocab_size, pattern):
+    """The slow trainer, with the clocks of its process stopped: the judge reads the probe's CPU time from /proc."""
+    time.process_time = time.perf_counter = time.monotonic = lambda: 0.0  # noqa: F821
+    return train_regex(text, vocab_size, pattern)  # noqa: F821
+
+
+def test_train_fast_cannot_fake_its_speed(tmp_path):
+    path = _lesson_file(tmp_path, train_regex=train_regex_slow, train_fast=train_fast_stops_its_clock)
+    with pytest.raises(CheckFailure) as failure:
+        _judge(path, "train_fast", seconds=60)
+    assert "that train_regex's way costs here at least" in str(failure.value), failure.value

@@ -78,6 +78,10 @@ def count_bigrams(count_bigrams, seed=0):
         if N.shape == expected.shape and not torch.equal(N, expected) and torch.equal(N, expected.T):
             hint = ("the table is transposed: N[i, j] counts token j *following* token i, so the row is the "
                     "current token and the column the next one")
+        elif N.shape == expected.shape and not torch.equal(N, expected) and torch.equal(N, (expected > 0).long()):
+            hint = ("each bigram that occurs is counted once, however often it occurs: N[xs, ys] += 1 with "
+                    "repeated index pairs adds 1 only once; count in a loop, or with "
+                    "N.index_put_((xs, ys), torch.ones_like(xs), accumulate=True) or torch.bincount")
         assert_close(what, N, expected, rtol=0, atol=0, hint=hint, label=_bigram_label(itos))
 
 
@@ -225,6 +229,10 @@ def neural_nll(neural_nll, seed=0):
         expect(loss.requires_grad and grad is not None, what, "the loss does not depend on W through autograd",
                hint="build it from W with torch operations; no .item(), .detach() or .data")
         expected.backward()
+        if isinstance(grad, torch.Tensor) and grad.shape == W0.shape and torch.allclose(
+                grad.double(), reg * 2 * W0.double() / W0.numel(), rtol=1e-4, atol=1e-7):
+            hint = ("only the penalty's gradient reaches W: the data term is cut from the graph (W.detach(), "
+                    "W.data, .item() or torch.tensor(...) on the way); compute it from W with torch operations")
         assert_close(f"gradient of {what} with respect to W, reg={reg}", grad, Wr.grad,
                      rtol=1e-4, atol=1e-6, hint=hint)
     # A batch in which the last token of the vocabulary never occurs: F.one_hot(xs) without
@@ -244,10 +252,12 @@ def neural_nll(neural_nll, seed=0):
                   atol=1e-6, hint=ONE_HOT)
 
 
-def _probe_sgd_steps(sgd_step, W0, xs, ys, lr, reg, steps):
-    """The learner's sgd_step called `steps` times on one W: per step, the loss returned,
-    W after the step, and whether W is still a leaf that requires grad."""
+def _probe_sgd_steps(sgd_step, W0, xs, ys, lr, reg, steps, stale_grad=None):
+    """The learner's sgd_step called `steps` times on one W (which arrives with .grad = stale_grad,
+    left by an earlier backward): per step, the loss returned, W after the step, and whether W is
+    still a leaf that requires grad."""
     W = W0.clone().requires_grad_()
+    W.grad = None if stale_grad is None else stale_grad.clone()
     out = []
     for _ in range(steps):
         loss = sgd_step(W, xs, ys, lr, reg)
@@ -266,29 +276,72 @@ def sgd_step(sgd_step, neural_nll=None, seed=0):
         raise
 
 
+def _sgd_loss(W, xs, ys, reg):
+    return F.cross_entropy(W[xs], ys) + reg * (W**2).mean()
+
+
+def _sgd_loss_hint(loss, W, xs, ys, lr, reg):
+    """The likely mistake behind a wrong loss returned by sgd_step from weights W (float64 oracles)."""
+    W = W.detach().double()
+    candidates = [("return the loss computed before the update, as loss.item()", None)]
+    if isinstance(loss, float):
+        Wr = W.clone().requires_grad_()
+        _sgd_loss(Wr, xs, ys, reg).backward()
+        candidates = [
+            (f"reg is not passed on: call neural_nll(W, xs, ys, reg); yours used its default 0.01, not reg={reg}",
+             _sgd_loss(W, xs, ys, 0.01).item() if reg != 0.01 else None),
+            (f"the penalty reg * (W**2).mean() is missing from the loss: call neural_nll(W, xs, ys, reg) with the "
+             f"reg you are given (here {reg})", _sgd_loss(W, xs, ys, 0.0).item() if reg else None),
+            ("return the loss computed before the update, as loss.item()",
+             _sgd_loss(W - lr * Wr.grad, xs, ys, reg).item()),
+        ]
+        for hint, value in candidates:
+            if value is not None and abs(loss - value) <= 1e-5 * abs(value) + 1e-6:
+                return hint
+    return "return neural_nll(W, xs, ys, reg).item(), the loss before the update, with the reg you are given"
+
+
 def _sgd_step(sgd_step, seed):
     what = "sgd_step(W, xs, ys, lr, reg)"
     g = torch.Generator().manual_seed(seed)
     xs = torch.randint(0, 27, (200,), generator=g)
     ys = (xs * 3 + torch.randint(0, 3, (200,), generator=g)) % 27
     W0 = torch.randn(27, 27, generator=g)
-    steps = sgd_step.run(_probe_sgd_steps, W0, xs, ys, 2.0, 0.01, 3)
+    # The default reg (the lesson's), then others: reg is passed on to neural_nll.
+    for reg, n_steps in ((0.01, 3), (0.5, 2), (0.0, 1)):
+        steps = sgd_step.run(_probe_sgd_steps, W0, xs, ys, 2.0, reg, n_steps)
+        Wr = W0.clone().requires_grad_()
+        for step, (loss, W, still_leaf) in enumerate(steps, start=1):
+            before = Wr.detach().clone()
+            Wr.grad = None
+            expected = _sgd_loss(Wr, xs, ys, reg)
+            expected.backward()
+            with torch.no_grad():
+                Wr -= 2.0 * Wr.grad
+            where = f"{what}: loss returned at step {step}" + (f" with reg={reg}" if reg != 0.01 else "")
+            expect(still_leaf, what, f"after step {step} W is no longer a leaf that requires grad",
+                   hint="update in place under torch.no_grad() (W -= lr * W.grad) or through W.data")
+            expect(isinstance(loss, float), what,
+                   f"step {step} returned {type(loss).__name__}, expected a Python float",
+                   hint="return loss.item(): a float, not a tensor that keeps the graph alive")
+            if not isinstance(loss, float) or abs(loss - expected.item()) > 1e-5 * abs(expected.item()) + 1e-6:
+                assert_scalar(where, loss, expected.item(), rtol=1e-5,
+                              hint=_sgd_loss_hint(loss, before, xs, ys, 2.0, reg))
+            assert_close(f"{what}: W after step {step}" + (f" with reg={reg}" if reg != 0.01 else ""), W, Wr,
+                         rtol=1e-4, atol=1e-5,
+                         hint="W did not change: update it in place (W -= lr * W.grad under torch.no_grad(), or "
+                         "W.data -= ...); W = W - ... only rebinds a local name" if torch.equal(W, before)
+                         else "reset W.grad before backward(): gradients accumulate across calls"
+                         if step > 1 else "W <- W - lr * dL/dW, with L = neural_nll(W, xs, ys, reg)")
+    # W arrives with a .grad left by an earlier backward (an evaluation, another loop): the step must not add it.
+    stale = torch.randn(27, 27, generator=g)
+    [(loss, W, _)] = sgd_step.run(_probe_sgd_steps, W0, xs, ys, 2.0, 0.01, 1, stale_grad=stale)
     Wr = W0.clone().requires_grad_()
-    for step, (loss, W, still_leaf) in enumerate(steps, start=1):
-        Wr.grad = None
-        expected = F.cross_entropy(Wr[xs], ys) + 0.01 * (Wr**2).mean()
-        expected.backward()
-        with torch.no_grad():
-            Wr -= 2.0 * Wr.grad
-        expect(still_leaf, what, f"after step {step} W is no longer a leaf that requires grad",
-               hint="update in place under torch.no_grad() (W -= lr * W.grad) or through W.data")
-        expect(isinstance(loss, float), what, f"step {step} returned {type(loss).__name__}, expected a Python float",
-               hint="return loss.item(): a float, not a tensor that keeps the graph alive")
-        assert_scalar(f"{what}: loss returned at step {step}", loss, expected.item(), rtol=1e-5,
-                      hint="return the loss computed before the update, as loss.item()")
-        assert_close(f"{what}: W after step {step}", W, Wr, rtol=1e-4, atol=1e-5,
-                     hint="reset W.grad before backward(): gradients accumulate across calls"
-                     if step > 1 else "W <- W - lr * dL/dW")
+    _sgd_loss(Wr, xs, ys, 0.01).backward()
+    assert_close(f"{what}: W after one step from a W whose .grad holds an earlier backward's gradient", W,
+                 W0 - 2.0 * Wr.grad, rtol=1e-4, atol=1e-5,
+                 hint="W.grad is not reset before backward(), so the earlier gradient is added to this one: set "
+                      "W.grad = None (or zero it) before loss.backward(), not after the update")
     # A batch whose inputs lack the last tokens: every index below V is valid, whichever occur.
     where = f"{what} on a batch whose inputs lack the last tokens"
     xs, ys = torch.randint(0, 24, (60,), generator=g), torch.randint(0, 27, (60,), generator=g)

@@ -247,8 +247,10 @@ def _forward(forward, seed):
            hint="use torch operations on the parameters; no .detach(), .data, .item() or numpy")
     F.cross_entropy(_forward64(X, *ref), Y).backward()
     for i, (name, r) in enumerate(zip(("C", "W1", "b1", "W2", "b2"), ref), start=1):
-        expect(grads[i] is not None, what, f"{name} gets no gradient: it is not used in the forward pass",
-               hint=FORWARD_HINT)
+        expect(grads[i] is not None, what,
+               f"{name} gets no gradient: it is not used in the forward pass, or used detached (.data, .detach())",
+               hint=f"use each parameter itself ({name}, not {name}.data or {name}.detach()) so that autograd "
+                    f"reaches it")
         assert_close(f"gradient of the loss of {what} with respect to {name}", grads[i], r.grad,
                      rtol=1e-4, atol=1e-6, hint="values right, gradients wrong: no .detach(), .data or in-place "
                                                 "change of a parameter on the way")
@@ -386,6 +388,12 @@ def _probe_sgd_steps(sgd_step, params, X, Y, lr, steps, generator=None, batch=No
     rows drawn with `generator` when given). Per step: the value returned, the parameters after it,
     and whether each is still a leaf that requires grad; only the last step's for a run with batches."""
     params = [p.clone().requires_grad_() for p in params]
+    caller = list(params)  # the caller's own tensors: `C = params[0]` and the like must see the update
+
+    def state():
+        return (loss, [p.detach().clone() for p in params], [p.is_leaf and p.requires_grad for p in params],
+                [p is q for p, q in zip(params, caller)])
+
     out = []
     for _ in range(steps):
         if batch:
@@ -394,8 +402,8 @@ def _probe_sgd_steps(sgd_step, params, X, Y, lr, steps, generator=None, batch=No
         else:
             loss = sgd_step(params, X, Y, lr)
         if not batch:
-            out.append((loss, [p.detach().clone() for p in params], [p.is_leaf and p.requires_grad for p in params]))
-    return out or [(loss, [p.detach().clone() for p in params], [p.is_leaf and p.requires_grad for p in params])]
+            out.append(state())
+    return out or [state()]
 
 
 def _short_run(sgd_step, steps=SHORT_RUN_STEPS, seed=0):
@@ -414,7 +422,7 @@ def _short_run(sgd_step, steps=SHORT_RUN_STEPS, seed=0):
     g = torch.Generator().manual_seed(seed)
     params = [torch.randn(27, 10, generator=g), torch.randn(30, 200, generator=g) * 0.2,
               torch.randn(200, generator=g) * 0.01, torch.randn(200, 27, generator=g) * 0.01, torch.zeros(27)]
-    [(_, params, _)] = sgd_step.run(_probe_sgd_steps, params, Xtr, Ytr, 0.1, steps, generator=g, batch=32)
+    [(_, params, _, _)] = sgd_step.run(_probe_sgd_steps, params, Xtr, Ytr, 0.1, steps, generator=g, batch=32)
     with torch.no_grad():
         return F.cross_entropy(_forward64(Xval, *_double(params)), Yval).item()
 
@@ -441,11 +449,15 @@ def _sgd_step(sgd_step, seed, short_run):
     names = ("C", "W1", "b1", "W2", "b2")
     steps = sgd_step.run(_probe_sgd_steps, params, X, Y, 0.5, 3)
     before = params
-    for step, (loss, after, leaves) in enumerate(steps, start=1):
+    for step, (loss, after, leaves, same) in enumerate(steps, start=1):
         expected = _sgd_oracle(ref, X, Y, 0.5)
-        for name, leaf in zip(names, leaves):
+        for name, leaf, kept in zip(names, leaves, same):
             expect(leaf, what, f"after step {step}, {name} is no longer a leaf tensor that requires grad",
                    hint="update in place under torch.no_grad(): p -= lr * p.grad")
+            expect(kept, what, f"after step {step}, the list holds a new tensor in place of {name}: the caller's "
+                   f"{name} (C = params[0] and the like) never changes",
+                   hint="update the tensors themselves in place (p -= lr * p.grad under torch.no_grad()); do not "
+                        "put new tensors into the list")
         expect(isinstance(loss, float), what, f"step {step} returned {type(loss).__name__}, expected a Python float",
                hint="return loss.item(): a float, not a tensor that keeps the graph alive")
         hint = "return the loss before the update, as a float (loss.item())"
@@ -532,6 +544,41 @@ def _chain_model(logit_rows, V, block_size, position=None):
     return [C, W1, torch.zeros(V), torch.as_tensor(logit_rows, dtype=torch.float32) / t, torch.zeros(V)]
 
 
+# The draws of the frequency test of sample: '.' (the end) and 'a'..'g', after any context.
+DRAW_PROBS = [0.2] + [0.8 * p for p in (0.35, 0.25, 0.15, 0.10, 0.07, 0.05, 0.03)]
+DRAW_NAMES = 300  # about 1,500 draws: a temperature of 2 gives a chi-square of about 220
+# Pearson's chi-square with 7 degrees of freedom exceeds this with probability 1e-6 for a correct sampler
+# (whatever way it draws with its generator: the check's seeds fix the draws of each way, not which way).
+CHI2_7_LIMIT = 40.52
+
+
+def _expect_follows_softmax(what, sample, symbols, seed):
+    """The tokens drawn over DRAW_NAMES names follow DRAW_PROBS (Pearson's chi-square test)."""
+    V, k = len(symbols), len(DRAW_PROBS)
+    rows = torch.full((V, V), -40.0)
+    rows[:, :k] = torch.tensor(DRAW_PROBS).log()
+    gen = torch.Generator().manual_seed(seed + 11)
+    names = sample.run(_probe_names, _chain_model(rows, V, 3), symbols, gen, 3, DRAW_NAMES)
+    _expect_ends(what, names)
+    expect(all(isinstance(n, str) for n in names), what, f"expected str names, got {type(names[0]).__name__}")
+    drawn = "".join(names)
+    expect(set(drawn) <= set(symbols[1:k]), what,
+           f"impossible tokens were drawn: {sorted(set(drawn) - set(symbols[1:k]))[:5]}",
+           hint="draw from softmax(logits) over the vocabulary (dim=1 of the (1, V) logits)")
+    counts = [len(names)] + [drawn.count(c) for c in symbols[1:k]]
+    n = sum(counts)
+    chi2 = sum((c - n * p) ** 2 / (n * p) for c, p in zip(counts, DRAW_PROBS))
+    share = [c / n for c in counts]
+    flatter = share[1] < DRAW_PROBS[1]  # the likeliest letter drawn less often than its probability
+    expect(chi2 < CHI2_7_LIMIT, what,
+           f"over {n} draws the tokens do not follow softmax(logits): '.' and 'a'..'g' have probabilities "
+           f"{[round(p, 3) for p in DRAW_PROBS]}, drawn {[round(x, 3) for x in share]} (chi-square {chi2:.0f} "
+           f"with 7 degrees of freedom; a correct sampler stays below {CHI2_7_LIMIT} but once in a million)",
+           hint=("the draws are " + ("flatter" if flatter else "sharper") + " than the model's probabilities: "
+                 "draw from F.softmax(logits, dim=1) itself, with no temperature (logits / T), no power of the "
+                 "probabilities, no second softmax"))
+
+
 @exercise
 def sample(sample, forward=None, embed=None, seed=0):
     """sample alone; if it fails and the learner's `forward` and `embed` (which their sample calls)
@@ -588,7 +635,13 @@ def _sample(sample, seed):
     share = names.count("a") / len(names)
     expect(abs(share - 0.3) < 5 * math.sqrt(0.21 / len(names)), what,
            f"'a' should start 30% of the names, it started {share:.1%} of 400",
-           hint="draw with torch.multinomial from the softmax probabilities; not argmax, not uniform")
+           hint="draw with torch.multinomial from the softmax probabilities; not argmax, not uniform: "
+                + ("your draws are sharper than the model's probabilities (argmax, logits * T, a power of them?)"
+                   if share < 0.3 else "your draws are flatter than the model's probabilities (uniform, logits / T, "
+                                       "a second softmax?)"))
+
+    # Every draw follows softmax(logits): 8 tokens with unequal probabilities, the same after any context.
+    _expect_follows_softmax(what, sample, symbols, seed)
 
     # Reproducible from the generator alone, whatever the global random state.
     params = _params(seed, 27, 4, 3, 16, scale=0.5)

@@ -223,7 +223,14 @@ def _probe_flatten(FlattenConsecutive, n, xs, strided=False):
     if strided:  # the same values in non-contiguous layouts: (T, B, C) and (B, C, T) memory orders
         xs = [x.transpose(0, 1).contiguous().transpose(0, 1) if i % 2 == 0 else
               x.transpose(1, 2).contiguous().transpose(1, 2) for i, x in enumerate(xs)]
-    return _plain(([layer(x) for x in xs], _param_list(layer)))
+    # The documented attribute n: the int itself, else a description of what the layer has.
+    if not hasattr(layer, "n"):
+        attribute = "no attribute n"
+    elif isinstance(layer.n, bool) or not isinstance(layer.n, int):
+        attribute = f"n of type {type(layer.n).__name__}"
+    else:
+        attribute = layer.n
+    return _plain(([layer(x) for x in xs], _param_list(layer), attribute))
 
 
 def _param_list(layer):
@@ -266,7 +273,7 @@ def FlattenConsecutive(FlattenConsecutive, seed=0):
              4: [(4, 4, 3), (2, 16, 1)], 1: [(2, 5, 3), (3, 1, 2)]}
     for n, shapes in cases.items():
         xs = [torch.randn(*shape, generator=g) + 10 * torch.arange(shape[1]).view(1, -1, 1) for shape in shapes]
-        outs, n_params = FlattenConsecutive.run(_probe_flatten, n, xs)
+        outs, n_params, attribute = FlattenConsecutive.run(_probe_flatten, n, xs)
         expect(n_params == 0, what, f"parameters() should be an empty list, got {n_params} entries",
                hint="inherit parameters() from Module")
         for x, out in zip(xs, outs):
@@ -276,12 +283,17 @@ def FlattenConsecutive(FlattenConsecutive, seed=0):
                 expected = expected.squeeze(1)
             hint = _flatten_hint(out, x, n) if _is_tensor(out) else None
             assert_close(f"{what} with n={n} on x of shape {(B, T, C)}", out, expected, rtol=0, atol=0, hint=hint)
+        expect(isinstance(attribute, int) and attribute == n, what,
+               f"FlattenConsecutive({n}).n should be {n}, the layer has "
+               + (attribute if isinstance(attribute, str) else f"n = {attribute}"),
+               hint="store the factor as self.n, the attribute the docstring names: hierarchy_to_conv reads "
+                    "layer.n")
     # Inputs that are not contiguous, as the lesson's own are: the Embedding of the windows
     # tokens.unfold(0, 8, 1) of a short name comes out in (T, B, C) memory order.
     for n, shapes in {2: [(3, 8, 5), (2, 4, 3)], 3: [(2, 6, 4), (3, 3, 2)]}.items():
         xs = [torch.randn(*shape, generator=g) for shape in shapes]
         try:
-            outs, _ = FlattenConsecutive.run(_probe_flatten, n, xs, True)
+            outs, _, _ = FlattenConsecutive.run(_probe_flatten, n, xs, True)
         except LearnerError as e:
             if _blank_or_timeout(e):
                 raise
@@ -952,17 +964,41 @@ def receptive_field(receptive_field, seed=0):
         expected = 1 + sum((k - 1) * d for k, d in zip(ks, ds))
         got = receptive_field(list(ks), list(ds))
         where = f"{what} with kernel_sizes={ks}, dilations={ds}"
-        hint = "1 + sum over the layers of (kernel_size - 1) * dilation"
-        if isinstance(got, (int, float)) and not isinstance(got, bool):
-            if got == expected - 1:
-                hint = "add 1: the output's own position counts"
-            elif ks and got == 1 + sum(k * d for k, d in zip(ks, ds)):
-                hint = "a kernel of k taps, dilation d apart, spans (k - 1) * d positions before the current one"
-            elif ks and got == math.prod(k * d for k, d in zip(ks, ds)):
-                hint = "the reaches of the layers add up, they do not multiply"
         expect(isinstance(got, int) and not isinstance(got, bool), where,
                f"expected an int, got {type(got).__name__} {got!r}", hint="return an int (a count of positions)")
-        expect(got == expected, where, f"expected {expected}, got {got}", hint)
+        if got != expected:
+            fail(where, f"expected {expected}, got {got}", _receptive_field_hint(receptive_field, ks, ds, got))
+
+
+# Known mistakes of receptive_field, with their hints; the first that gives the learner's answers wins.
+RECEPTIVE_FIELD_MISTAKES = [
+    (lambda ks, ds: sum((k - 1) * d for k, d in zip(ks, ds)), "add 1: the output's own position counts"),
+    (lambda ks, ds: 1 + sum(ds), "the kernel sizes are ignored: a layer with kernel k and dilation d reaches "
+                                 "(k - 1) * d positions back, not d"),
+    (lambda ks, ds: 1 + sum(k * d for k, d in zip(ks, ds)),
+     "a kernel of k taps, dilation d apart, spans (k - 1) * d positions before the current one"),
+    (lambda ks, ds: math.prod(k * d for k, d in zip(ks, ds)), "the reaches of the layers add up, they do not "
+                                                               "multiply"),
+]
+
+
+def _receptive_field_hint(receptive_field, ks, ds, got):
+    """The known mistake that gives `got` here and the learner's answers on a few cases that tell them apart."""
+    generic = "1 + sum over the layers of (kernel_size - 1) * dilation"
+    if not ks:
+        return "add 1: the output's own position counts (1 for no layers)" if got == 0 else generic
+    more = [([5, 3], [1, 4]), ([4], [3]), ([2, 6], [3, 1])]
+    try:
+        answers = [receptive_field(list(k), list(d)) for k, d in more]
+    except LearnerError as e:
+        if _blank_or_timeout(e):
+            raise
+        answers = None
+    for formula, hint in RECEPTIVE_FIELD_MISTAKES:
+        if got == formula(ks, ds) and answers == [formula(k, d) for k, d in more]:
+            return hint
+    # Else the first whose answer here is the learner's (the learner's answers elsewhere follow no known one).
+    return next((hint for formula, hint in RECEPTIVE_FIELD_MISTAKES if got == formula(ks, ds)), generic)
 
 
 # ---------------------------------------------------------------- hierarchy_to_conv

@@ -16,7 +16,9 @@ import functools
 import gc
 import importlib.util
 import random
+import time
 from collections import Counter
+from itertools import chain
 from pathlib import Path
 
 import regex
@@ -688,6 +690,11 @@ def build_vocab(build_vocab):
     assert_equal(what + " with special tokens", build_vocab.run(_probe_plain, merges, specials),
                  _vocab(merges, specials),
                  hint="a special token stands for the UTF-8 bytes of its text")
+    specials = {"<|début|>": 1002, "<|終わり|>": 1003, "<|😉|>": 1004}
+    assert_equal(what + " with special tokens beyond ASCII", build_vocab.run(_probe_plain, merges, specials),
+                 _vocab(merges, specials),
+                 hint="a special token stands for the UTF-8 bytes of its text: text.encode('utf-8'), not ASCII or "
+                      "latin-1")
 
 
 # ----------------------------------------------------------------------------- 6
@@ -756,8 +763,12 @@ def train_regex(train_regex, get_stats=None, merge=None):
         raise
 
 
-def _chunking_hint(out, text, chunks, vocab_size, heap=False):
+def _chunking_hint(out, text, chunks, vocab_size, heap=False, pattern=None):
     """The classic ways of getting the chunks wrong, recognised by the merges they give."""
+    for name, other in (("GPT-2", GPT2_PATTERN), ("GPT-4", CL100K_PATTERN)):
+        if pattern is not None and other != pattern and out == _train(regex.findall(other, text), vocab_size):
+            return (f"the pattern argument is ignored: these are the merges of {name}'s pattern; split with "
+                    f"regex.findall(pattern, text), the pattern you are given")
     if out == _train([text], vocab_size):
         return "merges cross chunks: count and merge pairs within each chunk of regex.findall(pattern, text)"
     if out == _train(text.split(), vocab_size):
@@ -780,7 +791,7 @@ def _check_train_regex(train_regex):
         expected = _train(chunks, vocab_size)
 
         def hint():
-            return _chunking_hint(out, text, chunks, vocab_size) or \
+            return _chunking_hint(out, text, chunks, vocab_size, pattern=pattern) or \
                 "sum the pair counts over all chunks; merge within each chunk"
 
         name = "GPT-2" if pattern == GPT2_PATTERN else "GPT-4"
@@ -941,7 +952,10 @@ def _check_encode_ordinary(encode_ordinary):
     expected = _encode(text, merges, GPT2_PATTERN, perm)
     if out != expected:
         hint = "start each chunk from [byte_ids[b] for b in its bytes]"
-        if out != _encode(text, merges, GPT2_PATTERN):
+        if out == [perm[i] if i < 256 else i for i in _encode(text, merges, GPT2_PATTERN)]:
+            hint = ("byte_ids are applied after merging: the merges are pairs of permuted ids, so map the bytes "
+                    "first, [byte_ids[b] for b in its bytes], then merge")
+        elif out != _encode(text, merges, GPT2_PATTERN):
             hint = _chunk_hint(out, text, GPT2_PATTERN, merges, perm, _vocab(merges, byte_ids=perm), earlier) or hint
         assert_equal(what_perm, out, expected, hint=hint)
     earlier.append((merges, perm))
@@ -1229,10 +1243,77 @@ def _check_train_fast(train_fast):
         expected = _train(chunks, vocab_size)
 
         def hint():
-            return _chunking_hint(out, text, chunks, vocab_size, heap=True) or (
+            return _chunking_hint(out, text, chunks, vocab_size, heap=True, pattern=pattern) or (
                 "after a merge, subtract the old pairs of every chunk that changed and add its new pairs; "
                 "skip heap entries whose count is stale")
 
         name = "GPT-2" if pattern == GPT2_PATTERN else "GPT-4"
         _check_merges(f"{what} for {_show(text, 40)}, vocab_size {vocab_size}, {name} pattern (vs. train_regex)",
                       out, expected, hint)
+    _check_train_fast_speed(train_fast)
+
+
+# The speed train_fast promises ("computed fast"), in CPU time (not wall time: a busy machine changes it
+# little), against what train_regex's way costs on the same text in the same process: at least one count
+# of the pairs of every chunk (a Counter over zips, the fastest way in pure Python) per merge. A text of
+# 12,000 chunks, 299 distinct, and 50 merges; times as a fraction of 50 such counts, on the 2-core CPU
+# machine (extras/benchmarks/train_fast_speed.py, lesson07.md), the same with two CPU or memory hogs
+# beside: the reference 0.018, a pure-Python incremental trainer with lists 0.027, a dict scanned with
+# max() at each merge 0.06, train_regex 3 (1.6-1.9 with Counter counts). Above SPEED_LIMIT a train_fast
+# is not even 3x faster than train_regex. Recounting the distinct chunks at every merge (observation 1
+# without 2) measures 0.10 and passes: the dict scanned with max(), which the lesson allows, is too close
+# to it to tell the two apart. Both times are the judge's: the count's in its own process, train_fast's
+# the probe's CPU time as /proc counts it (ticks of 10 ms: the limit is about 150 ms).
+SPEED_MERGES = 50
+SPEED_LIMIT = 0.5
+
+
+def _speed_text():
+    """12,000 words drawn (Zipf-like) from about 300 made-up ones: a text of many repeats, as real text is."""
+    rng = random.Random(0)
+    words = sorted({"".join(rng.choice("etaoinshrdlcumwfgypbvk") for _ in range(rng.randint(2, 8)))
+                    for _ in range(300)})
+    rng.shuffle(words)
+    return " " + " ".join(rng.choices(words, [1 / (k + 1) for k in range(len(words))], k=12000))
+
+
+def _recount_cpu(chunks):
+    """CPU seconds of the fewest of 3 counts of the pairs of every chunk (what train_regex does at each merge)."""
+    best = []
+    for _ in range(3):
+        gc.collect()
+        start = time.process_time()
+        Counter(chain.from_iterable(zip(ids, ids[1:]) for ids in chunks))
+        best.append(time.process_time() - start)
+    return min(best)
+
+
+def _check_train_fast_speed(train_fast):
+    text, vocab_size = _speed_text(), 256 + SPEED_MERGES
+    chunks = regex.findall(GPT2_PATTERN, text)
+    what = (f"train_fast(text, vocab_size, pattern) on a text of {len(chunks):,} chunks ({len(set(chunks))} "
+            f"distinct), vocab_size {vocab_size}, GPT-2 pattern")
+    ids = [list(c.encode("utf-8")) for c in chunks]
+    train_fast(text[:200], 260, GPT2_PATTERN)  # first-call costs (the compiled pattern, imports) not timed
+
+    def measure():
+        """(the count's CPU time here, train_fast's CPU time in its probe, its merges): both read by the
+        judge (train_fast's from /proc: learner code cannot change what the kernel counts)."""
+        before = train_fast.cpu_seconds()
+        out = train_fast.run(_probe_plain, text, vocab_size, GPT2_PATTERN)
+        spent = train_fast.cpu_seconds() - before
+        return _recount_cpu(ids), spent, out
+
+    recount, spent, out = measure()
+    _check_merges(what + " (vs. train_regex)", out, _train(chunks, vocab_size))
+    if spent > SPEED_LIMIT * SPEED_MERGES * recount:  # measure once more: one slow run may be the machine's
+        again = measure()
+        recount, spent = min((recount, spent), again[:2], key=lambda pair: pair[1] / max(pair[0], 1e-9))
+    naive = SPEED_MERGES * recount
+    expect(spent <= SPEED_LIMIT * naive, what,
+           f"took {spent * 1e3:.0f} ms of CPU, {spent / naive:.0%} of the {naive * 1e3:.0f} ms that train_regex's way "
+           f"costs here at least ({SPEED_MERGES} merges, each after a count of every chunk's pairs: "
+           f"{recount * 1e3:.1f} ms); a fast trainer takes at most {SPEED_LIMIT:.0%} of it (an incremental one 2-3%)",
+           hint="count each distinct chunk once (weighted by its frequency), and after a merge update only the "
+                "counts of the chunks that hold the merged pair: calling train_regex, or recounting every chunk "
+                "at every merge, is the slow trainer")

@@ -115,9 +115,11 @@ def client_for(address, workers=2):
     from dask.distributed import Client, LocalCluster
 
     if address in (None, "local"):
-        with dask.config.set({"distributed.worker.daemon": False}):  # a worker starts its judging process
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None)
+        # A worker starts its judging process, so it must not be daemonic; set for good, not for the start
+        # only: the nanny reads it again when it restarts a worker that died.
+        dask.config.set({"distributed.worker.daemon": False})
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
         return Client(cluster)
     return Client(address)
 

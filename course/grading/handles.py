@@ -38,6 +38,7 @@ compare; it decides nothing by itself.
 import functools
 import importlib
 import sys
+import time
 import traceback
 
 import torch
@@ -74,6 +75,10 @@ class Handle:
 
     def run(self, fn, *args, **kwargs):
         raise NotImplementedError
+
+    def cpu_seconds(self):
+        """CPU seconds used so far by the process that runs this definition (here: this process)."""
+        return time.process_time()
 
     def __repr__(self):
         return f"<learner's {self.name}>"
@@ -212,6 +217,8 @@ def exercise(check):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
+            if handles and isinstance(handles[0], Local) and _script(sys._getframe(1).f_globals):
+                return _script_check(check, handles, options)
             return check(*handles, **options)
         finally:
             torch.set_num_threads(threads)
@@ -222,6 +229,32 @@ def exercise(check):
 
         notebook.watch()  # from the cell that imports the checks on: the cell id of each cell run
     return wrapper
+
+
+def _script(caller_globals):
+    """True when the caller is a lesson file run as a script (`python bigram.py`)."""
+    return caller_globals.get("__name__") == "__main__" and bool(caller_globals.get("__file__"))
+
+
+def _script_check(check, handles, options):
+    """`python bigram.py`: the verdict as pytest words it, not a traceback through the checks (which
+    would show their source); a failure ends the script, since what follows builds on the exercise."""
+    from .. import lessons as registry
+    from .report import points, render
+    from .verdict import describe
+
+    exercise = check.__name__
+    try:
+        result = check(*handles, **options)
+    except Exception as e:  # noqa: BLE001 - each failure becomes a verdict, as in pytest's report
+        described = describe(exercise, e)
+        if described is None:  # a problem of the checks themselves: their own traceback
+            raise
+        print(render(exercise, *described), file=sys.stderr)
+        raise SystemExit(1) from None
+    lesson = check.__module__.split(".")[1]  # checks.lessonNN.exercises
+    print(render(exercise, "pass", points=points(registry.get(lesson).number, exercise)))
+    return result
 
 
 def _kernel_cell(caller_globals):

@@ -241,6 +241,9 @@ class Remote(Handle):
     def run(self, fn, *args, **kwargs):
         return self.lesson.call(self.name, fn, args, kwargs)
 
+    def cpu_seconds(self):
+        return self.lesson.cpu_seconds()
+
 
 def _name(handle):
     return handle.name
@@ -337,6 +340,12 @@ class RemoteLesson:
             except (TypeError, RuntimeError):
                 raise ProbeCrash("sent back a generator state that is not one") from None
         return answer["ok"]
+
+    def cpu_seconds(self):
+        """CPU seconds used so far by the probe and every process under it (those reaped included), read by
+        the judge from /proc: learner code cannot change what the kernel counts. 0.0 before the probe starts."""
+        pid = self.probe.pid if self.probe is not None else None
+        return sandbox.tree_cpu_seconds(pid) if pid else 0.0
 
     def take_output(self):
         """What learner code printed since the last call (bounded: the first and last bytes, with a note)."""

@@ -86,6 +86,21 @@ def _children_of(pid):
     return kids
 
 
+def tree_cpu_seconds(pid):
+    """CPU seconds (user + system) of `pid` and its descendants, with the children they reaped."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime (stat fields 14-17)
+        except (OSError, IndexError, ValueError):
+            continue
+        todo += _children_of(p)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def kill_descendants(keep=()):
     """SIGKILL every process below this one except `keep` (and theirs), and reap them."""
     todo, victims = [p for p in _children_of(os.getpid()) if p not in keep], []

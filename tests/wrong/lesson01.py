@@ -60,6 +60,14 @@ def count_float(words, stoi):
     return count_transposed(words, {c: i for c, i in stoi.items()}).T.float()
 
 
+def count_no_accumulate(words, stoi):
+    """Vectorised N[xs, ys] += 1: a bigram that occurs several times is counted once."""
+    xs, ys = _pairs(words, stoi)
+    N = torch.zeros(len(stoi), len(stoi), dtype=torch.int64)
+    N[torch.tensor(xs), torch.tensor(ys)] += 1
+    return N
+
+
 def probs_not_normalised(N, k=1.0):
     return N.float() + k
 
@@ -224,6 +232,11 @@ def neural_detached(W, xs, ys, reg=0.01):
     return torch.tensor(F.cross_entropy(W[xs], ys).item() + reg * (W**2).mean().item())
 
 
+def neural_data_term_detached(W, xs, ys, reg=0.01):
+    """The data term from W.detach(): only the penalty's gradient reaches W."""
+    return F.cross_entropy(W.detach()[xs], ys) + reg * (W**2).mean()
+
+
 def neural_log_softmax_wrong_target(W, xs, ys, reg=0.01):
     """Picks the probability of the input token, not the target."""
     logp = F.log_softmax(W[xs], dim=1)
@@ -268,6 +281,27 @@ def sgd_no_zero_grad(W, xs, ys, lr, reg=0.01):
     return loss.item()
 
 
+def _sgd_fixed_reg(fixed, name, doc):
+    """A right sgd_step whose loss always has the penalty `fixed`, whatever reg it is given."""
+    sgd_step = sgd_using(lambda W, xs, ys, reg: _loss(W, xs, ys, fixed))
+    sgd_step.__name__, sgd_step.__doc__ = name, doc
+    return sgd_step
+
+
+sgd_ignores_reg = _sgd_fixed_reg(0.01, "sgd_ignores_reg", "reg not passed on: the default penalty 0.01 always.")
+sgd_reg_zero = _sgd_fixed_reg(0.0, "sgd_reg_zero", "The penalty dropped: reg=0 hard-coded.")
+
+
+def sgd_zero_after(W, xs, ys, lr, reg=0.01):
+    """Resets the gradient after the update, not before backward(): a .grad that W brings is added."""
+    loss = _loss(W, xs, ys, reg)
+    loss.backward()
+    with torch.no_grad():
+        W -= lr * W.grad
+    W.grad.zero_()
+    return loss.item()
+
+
 def sgd_ascent(W, xs, ys, lr, reg=0.01):
     W.grad = None
     loss = _loss(W, xs, ys, reg)
@@ -309,13 +343,15 @@ def sgd_one_hot_no_classes(W, xs, ys, lr, reg=0.01):
 
 WRONG = {
     "build_vocab": [vocab_dot_last, vocab_unsorted, vocab_no_return],
-    "count_bigrams": [count_no_end_token, count_no_start_token, count_fixed_27, count_transposed, count_float],
+    "count_bigrams": [count_no_end_token, count_no_start_token, count_fixed_27, count_transposed, count_float,
+                      count_no_accumulate],
     "bigram_probs": [probs_not_normalised, probs_columns, probs_no_keepdim, probs_global, probs_in_place,
                      probs_ignores_k],
     "sample_name": [sample_global_rng, sample_column, sample_keeps_dots, sample_argmax],
     "nll": [nll_log2, nll_sign, nll_sum, nll_per_name, nll_no_end, nll_tensor],
     "bigram_dataset": [dataset_shifted, dataset_no_end, dataset_column],
     "neural_nll": [neural_softmax_dim0, neural_no_reg, neural_sum, neural_detached, neural_log_softmax_wrong_target,
-                   neural_one_hot_no_classes],
-    "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_loss_after, sgd_replaces_w, sgd_one_hot_no_classes],
+                   neural_one_hot_no_classes, neural_data_term_detached],
+    "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_loss_after, sgd_replaces_w, sgd_one_hot_no_classes,
+                 sgd_ignores_reg, sgd_reg_zero, sgd_zero_after],
 }

@@ -167,6 +167,11 @@ def forward_transposed_embedding(X, C, W1, b1, W2, b2):
     return torch.tanh(e @ W1 + b1) @ W2 + b2
 
 
+def forward_w1_data(X, C, W1, b1, W2, b2):
+    """Right values through W1.data: W1 gets no gradient."""
+    return torch.tanh(_emb(C, X) @ W1.data + b1) @ W2 + b2
+
+
 # ------------------------------------------------------------------ cross_entropy
 
 
@@ -316,6 +321,14 @@ def sgd_out_of_place(params, X, Y, lr):
     return loss.item()
 
 
+def sgd_replaces_in_list(params, X, Y, lr):
+    """Puts new leaf tensors into the list: the list sees the update, the caller's tensors do not."""
+    new = [p.detach().clone().requires_grad_() for p in params]
+    loss = make_sgd_step(_forward)(new, X, Y, lr)
+    params[:] = new
+    return loss
+
+
 def sgd_loss_after(params, X, Y, lr):
     for p in params:
         p.grad = None
@@ -407,6 +420,39 @@ def make_sgd_step(forward):
         return loss.item()
     sgd_step.__name__ = f"sgd_step_using_{forward.__name__}"
     return sgd_step
+
+
+def _sample_with(draw, name, doc):
+    """A sampler whose next token is draw(logits, generator), logits of shape (1, V)."""
+    def sample(params, itos, generator, block_size=3):
+        context, out = [0] * block_size, []
+        with torch.no_grad():
+            while True:
+                ix = int(draw(_forward(torch.tensor([context]), *params), generator))
+                if ix == 0:
+                    return "".join(out)
+                out.append(itos[ix])
+                context = context[1:] + [ix]
+    sample.__name__, sample.__doc__ = name, doc
+    return sample
+
+
+def _inverse_cdf(logits, generator):
+    cdf = F.softmax(logits, dim=1)[0].cumsum(0)
+    return min(int(torch.searchsorted(cdf, torch.rand(1, generator=generator) * cdf[-1])), len(cdf) - 1)
+
+
+sample_temperature = _sample_with(
+    lambda logits, g: torch.multinomial(F.softmax(logits / 2.0, dim=1), 1, generator=g),
+    "sample_temperature", "Draws from softmax(logits / 2): flatter than the model's probabilities.")
+sample_sharpened = _sample_with(
+    lambda logits, g: torch.multinomial(F.softmax(logits * 2.0, dim=1), 1, generator=g),
+    "sample_sharpened", "Draws from softmax(2 * logits): sharper than the model's probabilities.")
+sample_float64_slice = _sample_with(
+    lambda logits, g: torch.multinomial(F.softmax(logits.double(), dim=1)[0], 1, replacement=False, generator=g),
+    "sample_float64_slice", "Right: float64 probabilities, a (V,) row, without replacement.")
+sample_inverse_cdf = _sample_with(
+    _inverse_cdf, "sample_inverse_cdf", "Right: its own draw, a uniform number from the generator against the CDF.")
 
 
 def sample_global_rng(params, itos, generator, block_size=3):
@@ -502,17 +548,19 @@ WRONG = {
     "embed": [embed_no_flatten, embed_wrong_view, embed_transposed, embed_reversed, embed_sum, embed_detached,
               embed_one_hot_without_num_classes],
     "forward": [forward_softmax, forward_relu, forward_no_tanh, forward_no_b1, forward_no_b2, forward_tanh_on_logits,
-                forward_bias_after_tanh, forward_transposed_embedding],
+                forward_bias_after_tanh, forward_transposed_embedding, forward_w1_data],
     "cross_entropy": [ce_naive, ce_log_of_sum_naive, ce_softmax_dim0, ce_sum, ce_wrong_index,
                       ce_max_not_added_back, ce_global_max, ce_builtin, ce_builtin_method, ce_detached, ce_alias,
                       ce_alias_logsumexp, ce_max_no_keepdim, ce_one_hot_without_num_classes],
     "sgd_step": [sgd_no_zero_grad, sgd_ascent, sgd_skips_embedding, sgd_out_of_place, sgd_loss_after, sgd_fixed_lr,
-                 sgd_sum_loss, sgd_returns_tensor],
+                 sgd_sum_loss, sgd_returns_tensor, sgd_replaces_in_list],
     "sample": [sample_global_rng, sample_softmax_dim0, sample_max_len, sample_keeps_end, sample_argmax,
-               sample_context_reversed, sample_context_frozen, sample_context_drops_oldest_wrong_end],
+               sample_context_reversed, sample_context_frozen, sample_context_drops_oldest_wrong_end,
+               sample_temperature, sample_sharpened],
 }
 
 RIGHT = {  # correct answers, in a form the checks must accept
     "cross_entropy": [ce_variable_named_logsumexp, ce_one_hot],
     "embed": [embed_one_hot],
+    "sample": [sample_float64_slice, sample_inverse_cdf],
 }

@@ -130,6 +130,18 @@ def _flatten(order="right", squeeze="time"):
     return FlattenConsecutive
 
 
+class FlattenConsecutiveOtherName(Module):
+    """Right output, but the factor stored as .group, not the documented .n: hierarchy_to_conv reads layer.n."""
+
+    def __init__(self, n):
+        self.group = n
+
+    def __call__(self, x):
+        B, T, C = x.shape
+        x = x.reshape(B, T // self.group, self.group * C)
+        return x.squeeze(1) if x.shape[1] == 1 else x
+
+
 class FlattenConsecutiveCat(Module):
     """Right, differently: concatenating slices, then dropping the time dimension by indexing."""
 
@@ -389,6 +401,11 @@ def receptive_field_k_times_d(kernel_sizes, dilations):
     return 1 + sum(k * d for k, d in zip(kernel_sizes, dilations))
 
 
+def receptive_field_ignores_kernel_sizes(kernel_sizes, dilations):
+    """Counts d per layer, as if every kernel had two taps."""
+    return 1 + sum(dilations)
+
+
 def receptive_field_float(kernel_sizes, dilations):
     return float(1 + sum((k - 1) * d for k, d in zip(kernel_sizes, dilations)))
 
@@ -553,6 +570,7 @@ WRONG = {
         _named(_flatten(squeeze="all"), "flatten_squeezes_batch_of_one"),
         _named(_flatten(squeeze="never"), "flatten_never_squeezes"),
         _named(_flatten(order="view"), "flatten_view_of_noncontiguous"),
+        _named(FlattenConsecutiveOtherName, "flatten_factor_not_named_n"),
     ],
     "BatchNorm1d": [
         _named(_batchnorm(dims="first"), "bn_reduces_dim0_only"),
@@ -585,7 +603,8 @@ WRONG = {
         _named(_conv(flip=True), "conv_reversed_taps"),
         _named(_conv(pad_false="pads"), "conv_pads_when_told_not_to"),
     ],
-    "receptive_field": [receptive_field_no_plus_one, receptive_field_k_times_d, receptive_field_float],
+    "receptive_field": [receptive_field_no_plus_one, receptive_field_k_times_d, receptive_field_float,
+                        receptive_field_ignores_kernel_sizes],
     "hierarchy_to_conv": [
         _named(_to_conv(dilation_rule="one"), "to_conv_no_dilation"),
         _named(_to_conv(dilation_rule="level"), "to_conv_dilation_is_level"),

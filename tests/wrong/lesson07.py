@@ -12,6 +12,8 @@ from collections import Counter, defaultdict
 
 import regex
 
+from course.data import GPT2_PATTERN
+
 BY_COUNT_THEN_PAIR = lambda stats: max(stats, key=lambda p: (stats[p], p))  # noqa: E731
 BY_DICT_ORDER = lambda stats: max(stats, key=stats.get)  # noqa: E731
 SMALLEST_PAIR = lambda stats: min(stats, key=lambda p: (-stats[p], p))  # noqa: E731
@@ -1175,3 +1177,80 @@ HINTS |= {
     "merges_from_ranks_table_order": "rank order",
     "train_fast_stops_at_count_one": "occurs once",
 }
+
+
+# ------------------------------------------------ blind test (lesson 07)
+# Wrong answers that passed (train_fast that is train_regex, special tokens not in UTF-8), wrong answers
+# whose hint pointed elsewhere, and a correct train_fast as slow as a correct one can reasonably be.
+
+
+def build_vocab_latin1_specials(merges, special_tokens=None):
+    """Special tokens in latin-1 instead of UTF-8: the same bytes for ASCII text only."""
+    vocab = build_vocab_right(merges)
+    for s, idx in (special_tokens or {}).items():
+        vocab[idx] = s.encode("latin-1", errors="replace")
+    return vocab
+
+
+def train_regex_fixed_pattern(text, vocab_size, pattern):
+    """The pattern argument ignored: always GPT-2's."""
+    return _train_chunks(regex.findall(GPT2_PATTERN, text), vocab_size)
+
+
+def encode_ordinary_byte_ids_after(text, merges, pattern, byte_ids=None):
+    """Merges the raw bytes, then maps the ids below 256 through byte_ids."""
+    ids = _encode_chunks(regex.findall(pattern, text), merges, None)
+    return [byte_ids[i] if byte_ids is not None and i < 256 else i for i in ids]
+
+
+def train_fast_is_train_regex(text, vocab_size, pattern):
+    """The slow trainer under the new name: the same merges, none of the speed."""
+    return train_regex_right(text, vocab_size, pattern)
+
+
+def train_fast_pure_python(text, vocab_size, pattern):
+    """Right, and slow for a correct one: pure Python loops everywhere, lists where sets would do, chunks
+    left in the lists of pairs they no longer hold, and a loop over every count to find the best pair."""
+    freq = {}
+    for chunk in regex.findall(pattern, text):
+        freq[chunk] = freq.get(chunk, 0) + 1
+    words = [list(chunk.encode("utf-8")) for chunk in freq]
+    weights = list(freq.values())
+    counts, where = {}, {}
+
+    def add(ids, w, sign):
+        for i in range(len(ids) - 1):
+            p = (ids[i], ids[i + 1])
+            counts[p] = counts.get(p, 0) + sign * weights[w]
+            if sign > 0 and w not in where.setdefault(p, []):
+                where[p].append(w)
+
+    for w, ids in enumerate(words):
+        add(ids, w, 1)
+    merges = {}
+    for idx in range(256, vocab_size):
+        best = None
+        for p in list(counts):
+            if counts[p] > 0 and (best is None or (counts[p], p) > (counts[best], best)):
+                best = p
+        if best is None:
+            break
+        merges[best] = idx
+        for w in list(where.get(best, [])):
+            add(words[w], w, -1)
+            words[w] = merge_right(words[w], best, idx)
+            add(words[w], w, 1)
+    return merges
+
+
+# Each with the words of its hint.
+BLIND_WRONG = {
+    "build_vocab": (build_vocab_latin1_specials, "not ASCII or latin-1"),
+    "train_regex": (train_regex_fixed_pattern, "the pattern argument is ignored"),
+    "encode_ordinary": (encode_ordinary_byte_ids_after, "byte_ids are applied after merging"),
+    "train_fast": (train_fast_is_train_regex, "that train_regex's way costs here at least"),
+}
+for _exercise, (_wrong, _hint) in BLIND_WRONG.items():
+    WRONG[_exercise].append(_wrong)
+    HINTS[_wrong.__name__] = _hint
+OTHER_RIGHT["train_fast"].append(train_fast_pure_python)
