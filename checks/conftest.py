@@ -191,8 +191,12 @@ _shown = []  # the verdicts of passed exercises shown above the tables: those th
 _unloadable = {}  # lesson -> (first exercise that reported it, the reason in one line)
 
 
-def _one_line(message, limit=160):
-    """The reason under a lesson's table (and in `course status`): file, line, first words."""
+def _one_line(message, path, limit=160):
+    """The reason under a lesson's table (and in `course status`): file, line, first words. The file by
+    its name: the table's heading (and status's row) say which lesson, and a long path would crowd out
+    the words."""
+    if path:
+        message = str(message).replace(display(path) + ":", Path(path).name + ":")
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
     text = " | ".join(lines[:2])
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -226,7 +230,7 @@ def pytest_runtest_makereport(item, call):
             status, report.longrepr = "error", strip_escapes(report.longrepr)
         if isinstance(error, (LoadError, ProbeLoadError)):  # the whole file: one message per run
             message = _relative(report.longrepr, learner)
-            first = _unloadable.setdefault(learner.info, (exercise, _one_line(message)))[0]
+            first = _unloadable.setdefault(learner.info, (exercise, _one_line(message, learner.path)))[0]
             report.longrepr = message if first == exercise else f"{exercise}: cannot load, like {first} above"
         if described:  # the lines a notebook's check cell shows too (course.grading.report)
             report.longrepr = render(exercise, status, _relative(report.longrepr, learner), printed)

@@ -138,17 +138,30 @@ def pytest_collection_modifyitems(config, items):
     if not worker or not config.option.basetemp:
         return
     groups = {item.nodeid: group for item in items if (group := _group(item)) is not None}
+    _slow_first(items, groups)
     path = Path(config.option.basetemp).parent / GROUPS
     partial = path.with_name(f"{GROUPS}.{worker}")
     partial.write_text(json.dumps(groups, indent=0))
     os.replace(partial, path)  # every worker collects the same tests: the last one written is whole
 
 
+def _slow_first(items, groups):
+    """Order a worker's tests (every worker the same way) as the scheduler hands them out: units (a
+    group, or one test) that hold a slow test first, the largest first, then the rest, the largest first.
+    So no worker starts a long nbgrader batch while the others are finishing their last fast tests."""
+    units = {}
+    for item in items:
+        units.setdefault(groups.get(item.nodeid, item.nodeid), []).append(item)
+    order = sorted(units.values(), key=lambda unit: (not any(i.get_closest_marker("slow") for i in unit), -len(unit)))
+    items[:] = [item for unit in order for item in unit]
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadgroup`: the tests of a group are sent, together, to one worker; the others one by one.
-    Groups of many tests go first (xdist sorts them so), the single tests fill in around them at the end."""
+    """`--dist loadgroup`: the tests of a group are sent, together, to one worker; the others one by one,
+    in the order the workers collected them (see _slow_first)."""
     if config.getvalue("dist") != "loadgroup":
         return None
+    config.option.loadscopereorder = False  # the workers' order already is the one wanted
     from xdist.scheduler import LoadScopeScheduling
 
     class GroupScheduling(LoadScopeScheduling):

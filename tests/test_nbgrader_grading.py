@@ -62,11 +62,14 @@ def test_reference_solution_full_marks_as_script_and_notebook(batch):
         assert len(graded) == 8
         for cell in graded:
             name = cell.metadata["nbgrader"]["grade_id"].removeprefix("test_")
-            assert [(o.output_type, o.get("name")) for o in cell.outputs] == [("stream", "stdout")], cell.outputs
+            # (stdout only; ipykernel sends what a cell prints in one message per 0.2 s, so a cell that
+            # checks twice can show as two)
+            assert {(o.output_type, o.get("name")) for o in cell.outputs} == {("stream", "stdout")}, cell.outputs
             # (the points come from solutions/, which the contained grading kernel cannot read)
             # (one line per check call: a cell with a hidden seed passes twice)
-            lines = cell.outputs[0].text.splitlines()
-            assert lines and all(line.split(" (")[0] == f"{name}: pass" for line in lines), cell.outputs[0].text
+            text = "".join(o.text for o in cell.outputs)
+            lines = text.splitlines()
+            assert lines and all(line.split(" (")[0] == f"{name}: pass" for line in lines), text
 
 
 def test_blank_scores_zero_every_exercise_not_attempted(batch):
