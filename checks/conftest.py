@@ -32,9 +32,10 @@ import pytest
 import torch
 
 from course import lessons as registry
-from course.grading import quick_exit, sandbox
+from course.grading import processes, quick_exit, sandbox
 from course.grading.integrity import Guard, TamperError
-from course.grading.judge import ProbeLoadError, RemoteLesson
+from course.grading.channel import ProbeLoadError
+from course.grading.judge import RemoteLesson
 from course.grading.report import points, printed_lines, relative, render
 from course.grading.verdict import describe, display, strip_escapes
 from course.grading.zygote import zygote
@@ -43,7 +44,7 @@ from course.loader import LoadError, pick_source
 # The checks use tiny tensors: with 2 threads on a busy 2-core machine each op waits
 # for the other thread (BatchNorm checks measured 30x slower). One thread, set before the probes fork.
 torch.set_num_threads(1)
-sandbox.set_subreaper()  # orphans of learner processes come back here, to be killed
+processes.set_subreaper()  # orphans of learner processes come back here, to be killed
 # What is imported by now lives as long as the run: the collector need not walk it again (torch is
 # 170,000 objects; walking them at exit alone costs a third of importing torch).
 gc.freeze()
@@ -173,7 +174,7 @@ def pytest_sessionfinish(session):
     for learner in _loaded.values():
         learner.close()
     zygote.close()
-    sandbox.kill_descendants()
+    processes.kill_descendants()
     try:
         _guard[0].verify("the graded lesson")
     except TamperError as e:

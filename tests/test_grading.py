@@ -15,8 +15,9 @@ import torch
 
 from course.grading import wire
 from course.grading.handles import LearnerError, Local
-from course.grading.judge import (OUTPUT_HEAD, OUTPUT_TAIL, AnswerTooLarge, BudgetExhausted, ProbeCrash,
-                                  ProbeLoadError, ProbeTimeout, RemoteLesson)
+from course.grading.channel import (OUTPUT_HEAD, OUTPUT_TAIL, AnswerTooLarge, BudgetExhausted, ProbeCrash,
+                                    ProbeLoadError, ProbeTimeout)
+from course.grading.judge import RemoteLesson
 from course.grading.verdict import describe
 
 

@@ -45,12 +45,13 @@ import sys
 import tempfile
 
 from . import mounts
+from .processes import kill_descendants, set_subreaper  # noqa: F401 - course.classroom's names, until it imports processes
 
 DEFAULT_MEMORY_GB = float(os.environ.get("COURSE_MEMORY_LIMIT_GB", "4"))
 NOT_CONTAINED = 70  # exit status when learner code was not run because it could not be contained
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
 NOBODY = 65534
 # What learner code gets from the grader's environment (everything else is dropped).
@@ -65,60 +66,6 @@ def _check(result, what):
     if result != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def set_subreaper():
-    """Orphans of the learner's processes come to this process (Linux); False elsewhere."""
-    return bool(_libc) and _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-def _children_of(pid):
-    kids = []
-    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                kids.append(int(name))
-    return kids
-
-
-def tree_cpu_seconds(pid):
-    """CPU seconds (user + system) of `pid` and its descendants, with the children they reaped."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime (stat fields 14-17)
-        except (OSError, IndexError, ValueError):
-            continue
-        todo += _children_of(p)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def kill_descendants(keep=()):
-    """SIGKILL every process below this one except `keep` (and theirs), and reap them."""
-    todo, victims = [p for p in _children_of(os.getpid()) if p not in keep], []
-    while todo:
-        pid = todo.pop()
-        victims.append(pid)
-        todo.extend(_children_of(pid))
-    for pid in victims:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for pid in victims:
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-    return victims
 
 
 def clean_environ(scratch, environ=None):

@@ -40,7 +40,7 @@ def learner_text(text, limit=2000):
 from ..assertions import CheckFailure
 from ..loader import LoadError
 from .handles import LearnerError, Missing
-from .judge import AnswerTooLarge, BudgetExhausted, ProbeCrash, ProbeLoadError, ProbeTimeout
+from .channel import AnswerTooLarge, BudgetExhausted, ProbeCrash, ProbeLoadError, ProbeTimeout
 
 
 def display(path):

@@ -9,7 +9,7 @@ the zygote, which never runs a check. It holds no oracle value, no other
 learner's verdict, no file descriptor of the judge.
 
 The zygote is detached (a double fork, with the judge's subreaper flag off
-meanwhile), so that `sandbox.kill_descendants()` in the judge, run between
+meanwhile), so that `processes.kill_descendants()` in the judge, run between
 learners, does not kill it. It is itself the subreaper of its probes: a
 process a probe starts and leaves behind comes back to the zygote, which
 kills it when the judge stops that probe. It ends, with everything under it,
@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import sandbox, wire
+from . import processes, wire
 
 PR_GET_CHILD_SUBREAPER = 37
 REPLY_SECONDS = 30.0  # the zygote answers in milliseconds; a silent one is killed
@@ -81,7 +81,7 @@ def _receive(sock, maxfds=0):
 
 def _serve(sock):
     """The zygote's loop; never returns."""
-    sandbox.set_subreaper()
+    processes.set_subreaper()
     live = set()
     try:
         while True:
@@ -104,10 +104,10 @@ def _serve(sock):
                 pid = request["pid"]
                 status = _stop(pid, request.get("grace") or 0.0) if pid in live else None
                 live.discard(pid)
-                sandbox.kill_descendants(keep=live)  # what it left behind came back here
+                processes.kill_descendants(keep=live)  # what it left behind came back here
                 _send(sock, {"status": status})
     finally:
-        sandbox.kill_descendants()
+        processes.kill_descendants()
         os._exit(0)
 
 
@@ -185,7 +185,7 @@ class Zygote:
                    and not m.rpartition(".")[2].startswith(("test_", "conftest"))]  # what checks run, not pytest's
         reaper = _subreaper()
         if reaper:
-            _libc.prctl(sandbox.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)  # the zygote goes to init, not here
+            _libc.prctl(processes.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)  # the zygote goes to init, not here
         try:
             middle = os.fork()
             if middle == 0:
@@ -204,7 +204,7 @@ class Zygote:
             os.waitpid(middle, 0)
         finally:
             if reaper:
-                sandbox.set_subreaper()
+                processes.set_subreaper()
         zygote_end.close()
         self.sock, self.owner = judge_end, os.getpid()
         self.sock.settimeout(REPLY_SECONDS + (60 if fresh else 0))  # a fresh one imports torch first

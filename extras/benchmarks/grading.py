@@ -115,7 +115,7 @@ def measure(size, jobs, feedback, keep=False):
     from course import lessons as registry
     from course.classroom.release import release
     from course.classroom.setup import init
-    from course.grading import sandbox
+    from course.grading import processes
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-{size}-{jobs}-{feedback}-"))
     course_dir, submissions = work / "course", work / "submissions"
@@ -124,7 +124,7 @@ def measure(size, jobs, feedback, keep=False):
     init(course_dir, lessons=[registry.get("01")], log=quiet)
     release(course_dir, [registry.get("01")], log=quiet)
     load_before = os.getloadavg()[0]
-    sandbox.set_subreaper()  # the zygote is detached (double fork): it comes here, is reaped here, and counts
+    processes.set_subreaper()  # the zygote is detached (double fork): it comes here, is reaped here, and counts
     t0, c0 = time.perf_counter(), cpu_seconds()
     done = subprocess.run([sys.executable, __file__, "--one", str(course_dir), str(submissions), str(jobs), feedback],
                           capture_output=True, text=True, cwd=ROOT)
