@@ -39,7 +39,8 @@ from course.grading.judge import RemoteLesson
 from course.grading.report import points, printed_lines, relative, render
 from course.grading.verdict import describe, display, strip_escapes
 from course.grading.zygote import zygote
-from course.loader import LoadError, pick_source
+from course.loader import LoadError
+from course.source import pick_source
 
 # The checks use tiny tensors: with 2 threads on a busy 2-core machine each op waits
 # for the other thread (BatchNorm checks measured 30x slower). One thread, set before the probes fork.

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from . import lessons as registry
-from .loader import MANIFEST, code_fingerprint
+from .source import MANIFEST, code_fingerprint
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",

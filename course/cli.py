@@ -145,7 +145,9 @@ def cmd_sync(args):
     from jupytext.combine import combine_inputs_with_outputs
 
     from .build import backup_path, notebook_metadata
-    from .loader import LoadError, code_fingerprint, differing, remember_agreement
+    from .cells import differing
+    from .loader import LoadError
+    from .source import code_fingerprint, remember_agreement
 
     lesson = registry.get(args.lesson)
     root = registry.lessons_dir()

@@ -3,21 +3,13 @@
 The checks need the learner's functions and classes, not the lesson's data or
 training cells. `load` keeps only imports, `def`s, `class`es and constant
 assignments (`BLOCK_SIZE = 3`) from each code cell, executes them in a fresh
-module, and keeps the file's own line numbers in every traceback.
-
-A learner may work in `name.py` or in its paired `name.ipynb`. `pick_source`
-decides which one to grade: the one that was edited, judged against the
-state the two files last agreed on (the generated original recorded in
-`lessons/MANIFEST.json`, then whatever both held at a `course sync` or at any
-run that found them equal). When both changed and disagree it refuses
-(SourceConflict), naming the exercises that differ, instead of guessing.
+module, and keeps the file's own line numbers in every traceback. Which file
+of a lesson to load (its .py or .ipynb) is `course.source`'s decision.
 """
 
 import ast
-import hashlib
 import importlib
 import importlib.util
-import json
 import linecache
 import re
 import sys
@@ -25,201 +17,11 @@ import traceback
 import types
 from pathlib import Path
 
-MANIFEST = "MANIFEST.json"
-CELL_MARKER = re.compile(r"^# %%(.*)$")
+from .cells import ipynb_code_cells
 
 
 class LoadError(Exception):
     """The learner file cannot be loaded; the message says where and why."""
-
-
-class SourceConflict(LoadError):
-    """Both the .py and the .ipynb were edited and they disagree."""
-
-
-# ------------------------------------------------------------------ cells
-
-GRADE_ID = re.compile(r'"grade_id":\s*"([^"]*)"')
-
-
-def py_cells(text):
-    """All cells of a py:percent script as (kind, first line number, header, source); blank text
-    before the first `# %%` is no cell."""
-    cells, start, kind, header, lines = [], 1, "code", "", []
-
-    def close():
-        if cells or kind != "code" or any(line.strip() for line in lines):
-            cells.append((kind, start, header, "\n".join(lines)))
-
-    for number, line in enumerate(text.splitlines(), start=1):
-        marker = CELL_MARKER.match(line)
-        if marker:
-            close()
-            header = marker.group(1)
-            kind = "markdown" if "[markdown]" in header or "[md]" in header else "code"
-            start, lines = number + 1, []
-        else:
-            lines.append(line)
-    close()
-    return cells
-
-
-def py_code_cells(text):
-    """Code cells of a py:percent script as (first line number, source)."""
-    return [(start, src) for kind, start, _, src in py_cells(text) if kind == "code"]
-
-
-def ipynb_code_cells(text):
-    """Code cells of a notebook's JSON as (cell number as Jupyter counts them: from 1, markdown
-    cells included, source)."""
-    nb = json.loads(text)
-    return [
-        (i, c["source"] if isinstance(c["source"], str) else "".join(c["source"]))
-        for i, c in enumerate(nb.get("cells", []), start=1)
-        if c.get("cell_type") == "code"
-    ]
-
-
-def _clean(src):
-    # What both formats agree on: no surrounding blank lines, no trailing blanks.
-    return "\n".join(line.rstrip() for line in src.strip("\n").splitlines())
-
-
-def _normal(cells):
-    return [s for s in (_clean(src) for _, src in cells) if s]
-
-
-def _cell_name(grade_id, src, number):
-    """What a learner calls a cell: its exercise (nbgrader grade_id), else what it defines."""
-    if grade_id:
-        return grade_id
-    names = re.findall(r"^(?:def|class)\s+(\w+)", src, re.M)
-    return ", ".join(names) if names else f"cell {number}"
-
-
-def named_code(path, text=None):
-    """{name: code} of a lesson file's non-empty code cells (see `_cell_name`), for either format."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8") if text is None else text
-    found = {}
-    if path.suffix == ".ipynb":
-        cells = json.loads(text).get("cells", [])
-        items = [(((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id"),
-                  c["source"] if isinstance(c["source"], str) else "".join(c["source"]))
-                 for c in cells if c.get("cell_type") == "code"]
-    else:
-        items = [((GRADE_ID.search(header) or [None, None])[1], src)
-                 for kind, _, header, src in py_cells(text) if kind == "code"]
-    number = 0
-    for grade_id, src in items:
-        src = _clean(src)
-        if src:
-            number += 1
-            name = _cell_name(grade_id, src, number)
-            while name in found:
-                name += "'"
-            found[name] = src
-    return found
-
-
-def differing(a, b, text_a=None, text_b=None):
-    """The names (exercises first) of the code cells in which two lesson files differ."""
-    ca, cb = named_code(a, text_a), named_code(b, text_b)
-    names = [n for n in dict.fromkeys([*ca, *cb]) if ca.get(n) != cb.get(n)]
-    return names
-
-
-def code_fingerprint(path, text=None):
-    """A hash of a lesson file's code cells, the same for a .py and its .ipynb."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8") if text is None else text
-    try:
-        cells = ipynb_code_cells(text) if path.suffix == ".ipynb" else py_code_cells(text)
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise LoadError(f"{path}: cannot read this notebook ({e}); is it valid JSON?") from None
-    return hashlib.sha256("\n\0\n".join(_normal(cells)).encode()).hexdigest()
-
-
-# --------------------------------------------------------- which file
-
-
-def _pristine(lesson_root, rel):
-    """The fingerprint of the generated original of `rel`, if recorded."""
-    from .lessons import ROOT
-
-    for manifest in (Path(lesson_root) / MANIFEST, ROOT / "lessons" / MANIFEST):
-        try:
-            entry = json.loads(manifest.read_text()).get(rel)
-        except (OSError, ValueError):
-            continue
-        if entry:
-            return entry["code"]
-    return None
-
-
-def agreed_file(lesson, lesson_root):
-    """Where the code the .py and .ipynb last agreed on is recorded (a hidden file beside them)."""
-    return Path(lesson_root) / lesson.folder / f".{lesson.name}.agreed"
-
-
-def baseline(lesson, lesson_root):
-    """The fingerprint of the code both files last agreed on: recorded, else the generated original."""
-    try:
-        return agreed_file(lesson, lesson_root).read_text().split()[0]
-    except (OSError, IndexError):
-        return _pristine(lesson_root, f"{lesson.folder}/{lesson.name}.py")
-
-
-def remember_agreement(lesson, lesson_root, fingerprint):
-    """Record `fingerprint` as the state both files agree on; quietly skipped on a read-only copy."""
-    if fingerprint == baseline(lesson, lesson_root):
-        return
-    try:
-        agreed_file(lesson, lesson_root).write_text(
-            f"{fingerprint}\n# the code {lesson.name}.py and {lesson.name}.ipynb last agreed on "
-            f"(written by the course; deleting it is harmless)\n")
-    except OSError:
-        pass
-
-
-def _names(names, limit=6):
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def pick_source(lesson, lesson_root, remember=True):
-    """The file to grade for `lesson` under `lesson_root`: its .py or .ipynb.
-
-    The one that changed since the two last agreed (at build, at `course sync`, or whenever a run
-    found them equal, as after every save in Jupyter with jupytext's pairing). When both files agree,
-    that becomes the new baseline (`remember`), so one conflict never turns into a conflict per save."""
-    py, nb = lesson.script(lesson_root), lesson.notebook(lesson_root)
-    if not py.exists() and not nb.exists():
-        raise LoadError(f"{py} not found (nor {nb.name}): is --lessons pointing at the right folder?")
-    if not nb.exists():
-        return py
-    if not py.exists():
-        return nb
-    fp_py, fp_nb = code_fingerprint(py), code_fingerprint(nb)
-    if fp_py == fp_nb:
-        if remember:
-            remember_agreement(lesson, lesson_root, fp_py)
-        return py
-    agreed = baseline(lesson, lesson_root)
-    if fp_nb == agreed:
-        return py  # only the .py changed since they last agreed
-    if fp_py == agreed:
-        return nb  # only the notebook changed
-    names = differing(py, nb)
-    raise SourceConflict(
-        f"{py.name} and {nb.name} differ in {_names(differing(py, nb)) or 'their code'}, and both changed since "
-        f"they last agreed, so it is not clear which one to grade ({py.parent}). Keep one with\n"
-        f"    course sync {lesson.number} --keep py      (or --keep ipynb)\n"
-        f"which backs up the other and rewrites it from the one you keep."
-    )
-
-
-# -------------------------------------------------------------- loading
 
 
 def _is_constant(node):

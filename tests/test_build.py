@@ -7,7 +7,8 @@ import jupytext
 import pytest
 
 from course import build, lessons as registry
-from course.loader import MANIFEST, code_fingerprint, ipynb_code_cells, py_code_cells
+from course.cells import ipynb_code_cells, py_code_cells
+from course.source import MANIFEST, code_fingerprint
 
 ROOT = registry.ROOT
 LESSONS = registry.available(registry.solutions_dir())

@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from course import lessons as registry
-from course.loader import LoadError, SourceConflict, load, pick_source
+from course.loader import LoadError, load
+from course.source import SourceConflict, pick_source
 from tests.helpers import run_checks, summary_table
 
 ROOT = registry.ROOT

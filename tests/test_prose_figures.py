@@ -27,7 +27,8 @@ import torch
 from checks.lesson03 import exercises as checks03
 from course import data
 from course import lessons as registry
-from course.loader import load, py_cells, py_code_cells
+from course.cells import py_cells, py_code_cells
+from course.loader import load
 
 ROOT = registry.ROOT
 SOLUTIONS = registry.solutions_dir()

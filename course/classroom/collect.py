@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .. import lessons as registry
 from ..build import KERNELSPEC, clear
-from ..loader import LoadError, code_fingerprint
+from ..loader import LoadError
+from ..source import code_fingerprint
 from .seal import snapshot_path, take_snapshot
 from .setup import DEFAULT_DIR, GradingError, exercises, first_line, require_folder, say, solution_notebook
 

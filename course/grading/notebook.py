@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from .. import lessons as registry
-from ..loader import _clean
+from ..cells import clean_source
 from .judge import RemoteLesson
 from .report import points, relative, render
 from .verdict import describe
@@ -100,7 +100,7 @@ def _cells_on_disk(path):
         source = source if isinstance(source, str) else "".join(source)
         if cell.get("id"):
             by_id.setdefault(cell["id"], number)
-        by_source.setdefault(_clean(source), number)
+        by_source.setdefault(clean_source(source), number)
     return by_id, by_source
 
 
@@ -111,7 +111,7 @@ def definitions(ip, path):
     for count, source in enumerate(ip.history_manager.input_hist_raw):
         if not source.strip():
             continue
-        number = by_id.get(_cell_ids.get(count)) or by_source.get(_clean(source))
+        number = by_id.get(_cell_ids.get(count)) or by_source.get(clean_source(source))
         cells.append({"cell_type": "code", "metadata": {}, "source": source})
         places[len(cells)] = f"{path} (cell {number})" if number else f"In [{count}]"
     return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), places

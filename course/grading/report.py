@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from .. import lessons as registry
-from ..loader import GRADE_ID, py_cells
+from ..cells import GRADE_ID, py_cells
 from .verdict import display, strip_escapes
 
 POINTS = re.compile(r'"points":\s*([0-9.]+)')

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from course.loader import py_cells  # noqa: E402
+from course.cells import py_cells  # noqa: E402
 
 
 def main():
