@@ -19,6 +19,7 @@ from course import lessons as registry  # noqa: E402
 from course.classroom.collect import collect  # noqa: E402
 from course.classroom.grade import grade  # noqa: E402
 from course.classroom.setup import exercises, gradable  # noqa: E402
+from course.classroom.shards import SHARDS  # noqa: E402
 from tests.nbgrader_learners import edit, lesson01_submissions, py_text, solved, write  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,9 @@ def batch(tmp_path_factory, released_course):
     submissions = tmp_path_factory.mktemp("submissions")
     expected = lesson01_submissions(submissions)
     started = time.time()
-    outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=CHECK_TIMEOUT)
+    # --jobs 2: the judges and nbgrader's runs side by side (two shards); test_hostile's and the later
+    # lessons' batches grade with one stream
+    outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=CHECK_TIMEOUT, jobs=2)
     seconds = time.time() - started
     print(f"\ngraded {len(outcomes)} learners in {seconds:.0f} s")
     return course_dir, submissions, expected, outcomes
@@ -155,6 +158,25 @@ def test_report_of_the_class_mistakes(batch):
     assert f"nll                      {passed:>4} of" in run.stdout, run.stdout
     page = (course_dir / "reports" / f"{LESSON.folder}-mistakes.html").read_text()
     assert "infinite_loop" in page and page.count("data:image/png;base64,") == 2
+
+
+def test_notebooks_run_in_two_shards_that_leave_nothing(batch):
+    """nbgrader ran the notebooks in two shard folders side by side: each shard's learners have their
+    executed notebook and feedback in the course folder, and the shards are gone."""
+    course_dir, _, _, outcomes = batch
+    assert not (course_dir / SHARDS).exists()
+    ran = {}
+    for learner in outcomes:
+        log = course_dir / "logs" / LESSON.folder / f"{learner}.log"
+        for k in ("0", "1"):
+            if log.is_file() and f"{SHARDS}/{k}/submitted/{learner}/" in log.read_text():
+                ran.setdefault(k, []).append(learner)
+    assert set(ran) == {"0", "1"}, ran
+    for learners in ran.values():
+        done = [x for x in learners if (course_dir / "autograded" / x / LESSON.folder / "bigram.ipynb").is_file()]
+        assert done, learners
+        for learner in done:
+            assert (course_dir / "feedback" / learner / LESSON.folder / "bigram.html").is_file(), learner
 
 
 def test_grading_one_learner_is_quick(batch):

@@ -4,7 +4,8 @@ nbgrader grades one learner after the other, in one process, and a single
 notebook can stall it (slow cells that add up) or leave processes behind. The
 watcher here gives each learner a wall-clock limit and its own log, cleans up
 between learners, and words why a notebook could not be run. nbgrader's run
-gives the feedback; the points are the judge's (`grade`).
+gives the feedback; the points are the judge's (`grade`). With --jobs N,
+shards.py runs N of these side by side, each over its share of the learners.
 """
 
 import os

@@ -107,7 +107,8 @@ def add_commands(sub):
                    help="seconds for all of one learner's checks; the exercises after it are timeout "
                         "(default %(default)s)")
     p.add_argument("--jobs", type=int, default=default_jobs(),
-                   help="learners judged side by side (default: the number of cores, %(default)s)")
+                   help="learners judged, and with full feedback their notebooks run by nbgrader, side by side "
+                        "(default: the number of cores, %(default)s)")
     p.add_argument("--feedback", choices=("full", "verdicts"), default="full",
                    help="full: nbgrader runs each notebook (outputs, plots); verdicts: no run, the judge's "
                         "verdicts under each graded cell (much faster)")

@@ -21,6 +21,7 @@ from .feedback import write_page
 from .mistakes import save_verdicts
 from .parallel import judge_all
 from .report import not_graded_feedback, write_report
+from .shards import autograde_all
 from .launch import forget_secrets
 from .seal import before_nbgrader, checked_snapshot, clean_course, protect_page, snapshot_path, write_new
 from .setup import (DEFAULT_DIR, GradingError, exercises, first_line, gradebook, require_folder, run_nbgrader, say,
@@ -72,8 +73,9 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
     could not be graded. The points are the judge's (course.grading), run on the
     submitted code in a contained probe: `jobs` judges side by side, or on a Dask
     `cluster` ("local" or a scheduler's address). `feedback`: "full" (nbgrader runs
-    each notebook: outputs and plots) or "verdicts" (no run: the notebook as text
-    with the judge's verdict under each graded cell).
+    each notebook: outputs and plots; `jobs` nbgrader runs side by side, shards.py)
+    or "verdicts" (no run: the notebook as text with the judge's verdict under each
+    graded cell).
     """
     if feedback not in ("full", "verdicts"):
         raise GradingError(f"--feedback is full or verdicts, not {feedback!r}")
@@ -137,7 +139,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                 results.update(autograde(course_dir, lesson, [learner], learner_timeout, student=learner,
                                          guard=guard))
         else:
-            results = autograde(course_dir, lesson, to_grade, learner_timeout, guard=guard)
+            results = autograde_all(course_dir, lesson, to_grade, learner_timeout, guard, jobs)
     for learner in to_grade:
         state, seconds, text = results[learner]
         outcome = outcomes[learner]
