@@ -179,7 +179,8 @@ def pytest_sessionfinish(session):
     try:
         _guard[0].verify("the graded lesson")
     except TamperError as e:
-        session.config.add_cleanup(lambda: print(f"\n{e}", file=sys.stderr))
+        message = str(e)  # `e` is unbound once the except clause ends, before the cleanup runs
+        session.config.add_cleanup(lambda: print(f"\n{message}", file=sys.stderr))
         session.exitstatus = 3
 
 

@@ -104,7 +104,6 @@ def pick_source(lesson, lesson_root, remember=True):
         return py  # only the .py changed since they last agreed
     if fp_py == agreed:
         return nb  # only the notebook changed
-    names = differing(py, nb)
     raise SourceConflict(
         f"{py.name} and {nb.name} differ in {_names(differing(py, nb)) or 'their code'}, and both changed since "
         f"they last agreed, so it is not clear which one to grade ({py.parent}). Keep one with\n"

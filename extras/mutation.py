@@ -37,7 +37,6 @@ is reproducible; `--max 0` runs them all.
 import argparse
 import ast
 import copy
-import difflib
 import importlib
 import json
 import os

@@ -381,7 +381,11 @@ def steal(prefix):
         found |= {v for v in frame.f_locals.values() if isinstance(v, str) and v.startswith(prefix) and v != prefix}
         frame = frame.f_back
     for obj in gc.get_objects():
-        values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple, set)) else ()
+        try:  # a dict another thread changes meanwhile: skipped, as a thief would
+            values = list(obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple, set))
+                          else ())
+        except RuntimeError:
+            continue
         found |= {v for v in values if isinstance(v, str) and v.startswith(prefix) and v != prefix}
     return sorted(found)
 """

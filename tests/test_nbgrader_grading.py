@@ -20,7 +20,7 @@ from course.classroom.collect import collect  # noqa: E402
 from course.classroom.grade import grade  # noqa: E402
 from course.classroom.setup import exercises, gradable  # noqa: E402
 from course.classroom.shards import SHARDS  # noqa: E402
-from tests.nbgrader_learners import edit, lesson01_submissions, py_text, solved, write  # noqa: E402
+from tests.nbgrader_learners import lesson01_submissions, py_text, solved, write  # noqa: E402
 
 pytestmark = pytest.mark.slow
 LESSON = registry.get("01")

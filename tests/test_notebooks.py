@@ -2,7 +2,6 @@
 once its exercises are filled in with the reference solutions: the notebook a learner opens works
 top to bottom, grading cells included."""
 
-import os
 import shutil
 
 import pytest

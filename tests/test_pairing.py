@@ -13,7 +13,7 @@ from course import cli
 from course import lessons as registry
 from course.source import SourceConflict, agreed_file, pick_source
 from tests.helpers import run_checks, summary_table
-from tests.test_loader import FIRST_STUB, SOLVED_VOCAB, STUB, edit_ipynb, edit_py, solve_vocab
+from tests.test_loader import SOLVED_VOCAB, STUB, edit_ipynb, edit_py, solve_vocab
 
 ROOT = registry.ROOT
 BIGRAM = registry.get("01")

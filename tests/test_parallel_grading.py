@@ -13,7 +13,7 @@ from course import lessons as registry
 from course.classroom import shards
 from course.classroom.parallel import judge_all
 from course.classroom.setup import solution_notebook
-from course.grading import sandbox
+from course.grading import processes
 from course.grading.integrity import Guard, TamperError
 from course.grading.lesson_judge import grading_calls, judge_file
 from tests.nbgrader_learners import py_text, solved, write
@@ -73,12 +73,12 @@ def test_a_shard_kills_only_its_own_processes(monkeypatch, tmp_path):
     def fake_autograde(folder, lesson, learners, learner_timeout, guard=None):
         mine = subprocess.Popen(["sleep", "60"])  # this shard's nbgrader and kernel, say
         if learners == ["a"]:
-            sandbox.kill_descendants()  # as `autograde` does when its learner is done
+            processes.kill_descendants()  # as `autograde` does when its learner is done
             (tmp_path / "a-killed").touch()
         else:
             _wait_for(tmp_path / "a-killed")
         alive = mine.poll() is None
-        sandbox.kill_descendants()
+        processes.kill_descendants()
         return {learners[0]: ("ok" if alive else "killed", 0.0, f"{mine.pid}\n")}
 
     monkeypatch.setattr(shards, "autograde", fake_autograde)

@@ -767,7 +767,7 @@ def generate(generate, seed=0):
             if top_k is None or top_k <= V or e.is_a("NotImplementedError"):
                 raise
             fail(what, f"with top_k={top_k}, more than the vocabulary of {V}, your code raised {e.type_name}: "
-                       f"{e.message[:200]}", f"top_k >= V keeps every token: torch.topk(logits, min(top_k, V))")
+                       f"{e.message[:200]}", "top_k >= V keeps every token: torch.topk(logits, min(top_k, V))")
         out = _tensor(what, out)
         expect(tuple(out.shape) == (N, 3), what, f"the output has shape {tuple(out.shape)}, expected {(N, 3)}")
         logits = table[5] / temperature

@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..grading import sandbox
+from ..grading import processes
 from ..grading.integrity import TamperError
 from .launch import nbgrader
 from .seal import LOG_PREFIX
@@ -113,7 +113,7 @@ def _watch(proc, guard, learner_timeout):
         time.sleep(0.5)
     # Processes the last notebook left behind may hold nbgrader's output pipe open: kill them before
     # waiting for its end (a forked kernel can even deadlock and never exit by itself).
-    sandbox.kill_descendants()
+    processes.kill_descendants()
     reader.join(timeout=60)
     return logs, started, killed, current, previous
 
@@ -126,7 +126,7 @@ def seal_notes(text):
 
 def _between_learners(proc, guard, learner):
     """Kill what `learner`'s notebook left running (orphans re-parented here), then check the files."""
-    sandbox.kill_descendants(keep=(proc.pid,) if proc is not None else ())
+    processes.kill_descendants(keep=(proc.pid,) if proc is not None else ())
     if guard is not None:
         try:
             guard.verify(learner)

@@ -51,17 +51,17 @@ def _die_with_worker():
 def _judge_here(number, path, shown, seconds, memory_gb, budget=None):
     """In the worker's judging process: it alone is the subreaper of the probes it forks. Messages name
     the file as the grader does (`shown`), not this worker's copy of it."""
-    from ..grading import sandbox
+    from ..grading import processes
     from ..grading.lesson_judge import grading_calls, judge_file
     from .setup import solution_notebook
 
-    sandbox.set_subreaper()
+    processes.set_subreaper()
     lesson = registry.get(number)
     calls = grading_calls(lesson, solution_notebook(lesson))
     try:
         verdicts = judge_file(lesson, path, calls, seconds=seconds, memory_gb=memory_gb, lenient=True, budget=budget)
     finally:
-        sandbox.kill_descendants()
+        processes.kill_descendants()
     here = [os.path.relpath(path), path]
 
     def named(message):

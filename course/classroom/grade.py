@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import lessons as registry
-from ..grading import record, sandbox
+from ..grading import processes, record
 from ..grading.integrity import Guard
 from .autograde import LEARNER_TIMEOUT, add_exit_guard, autograde, cell_verdicts, describe_failure, seal_notes
 from .collect import LEARNER_ID, Submission, collect
@@ -125,7 +125,7 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
 
     logs = course_dir / "logs" / lesson.folder
     logs.mkdir(parents=True, exist_ok=True)
-    sandbox.set_subreaper()  # whatever learner code leaves behind comes back here, to be killed
+    processes.set_subreaper()  # whatever learner code leaves behind comes back here, to be killed
     guard = Guard(protected_paths(course_dir, lesson))
     regraded = {(lesson.folder, learner) for learner in everyone}
     unchanged = {k: v for k, v in record.gradebook_scores(course_dir).items() if k not in regraded}
@@ -226,7 +226,7 @@ def _judge_all(course_dir, lesson, to_grade, hashes, guard, limits, memory_gb, j
     def judge(learner):
         verdicts = judge_file(lesson, snapshots[learner], calls, seconds=check_timeout, memory_gb=memory_gb,
                               lenient=True, sha256=hashes[learner], budget=budget)
-        sandbox.kill_descendants()
+        processes.kill_descendants()
         return verdicts
 
     if cluster:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import lessons as registry
-from ..grading import sandbox
+from ..grading import processes, sandbox
 
 # Passed on from the grader's environment: locale, and the course's own settings for learner code.
 PASSED = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "COURSE_SANDBOX", "COURSE_MEMORY_LIMIT_GB")
@@ -93,7 +93,7 @@ def nbgrader(course_dir, *args, **popen):
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
-        sandbox.kill_descendants()
+        processes.kill_descendants()
         shutil.rmtree(home, ignore_errors=True)
 
 

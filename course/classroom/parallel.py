@@ -19,9 +19,9 @@ _job = {}  # the judge function of the pool being run: inherited by the forked w
 
 
 def _run(learner):
-    from ..grading import sandbox
+    from ..grading import processes
 
-    sandbox.set_subreaper()  # orphans of this worker's probes come back to it, to be killed
+    processes.set_subreaper()  # orphans of this worker's probes come back to it, to be killed
     return learner, _job["judge"](learner)
 
 

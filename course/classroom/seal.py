@@ -187,9 +187,9 @@ def write_new(path, text):
 
 def seal(nb, resources, log):
     """After `Execute`: no learner process left, nothing of theirs in the folders nbgrader writes next."""
-    from ..grading import sandbox
+    from ..grading import processes
 
-    killed = sandbox.kill_descendants()  # the kernel is shut down: whatever remains is the learner's
+    killed = processes.kill_descendants()  # the kernel is shut down: whatever remains is the learner's
     here = Path(resources["metadata"]["path"]).absolute()
     course = here.parent.parent.parent
     student, assignment = resources["nbgrader"]["student"], resources["nbgrader"]["assignment"]
@@ -233,8 +233,8 @@ def __getattr__(name):
 def become_subreaper():
     """nbgrader adopts the processes a notebook leaves behind, so `Seal` can kill them, and no process of
     the same user can trace it or read its memory (Linux)."""
-    from ..grading import sandbox
+    from ..grading import processes
     from .launch import shield
 
-    sandbox.set_subreaper()
+    processes.set_subreaper()
     shield()

@@ -6,7 +6,6 @@ that word what happened. Nothing here touches a learner's submission.
 """
 
 import json
-import os
 import re
 import shutil
 import sys

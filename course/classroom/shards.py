@@ -10,7 +10,7 @@ the course folder, hides every shard. Each shard has its own gradebook (no
 two nbgrader processes write one SQLite file).
 
 Each shard runs in a child forked from the grader that is the subreaper of
-its nbgrader: what it kills after a learner (`sandbox.kill_descendants`) is
+its nbgrader: what it kills after a learner (`processes.kill_descendants`) is
 its own shard's processes, never another's. It dies with the grader. It sends
 its results back as JSON; a TamperError in a shard stops the other shards and
 is raised here. Afterwards the grader moves each learner's autograded folder
@@ -30,7 +30,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..grading import sandbox
+from ..grading import processes, sandbox
 from ..grading.integrity import TamperError, fingerprint
 from .autograde import autograde
 from .seal import clean_tree, real_folder
@@ -58,7 +58,7 @@ def autograde_all(course_dir, lesson, learners, learner_timeout, guard, jobs):
                 take_back(folder, course_dir, lesson, learner)
             copy_rows(folder, course_dir, lesson, group)
     finally:
-        sandbox.kill_descendants()  # what a shard that died left (re-parented here)
+        processes.kill_descendants()  # what a shard that died left (re-parented here)
         shutil.rmtree(root, ignore_errors=True)
     return results
 
@@ -179,7 +179,7 @@ def _child(fd, folder, lesson, learners, learner_timeout, guard):
             sandbox._libc.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:
             os._exit(1)
-        sandbox.set_subreaper()
+        processes.set_subreaper()
         try:
             reply = {"results": autograde(folder, lesson, learners, learner_timeout, guard=guard)}
         except TamperError as e:

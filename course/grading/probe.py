@@ -17,7 +17,6 @@ beyond comparing it with its own oracle values.
 import io
 import os
 import signal
-import socket
 import struct
 import sys
 

@@ -45,7 +45,6 @@ import sys
 import tempfile
 
 from . import mounts
-from .processes import kill_descendants, set_subreaper  # noqa: F401 - course.classroom's names, until it imports processes
 
 DEFAULT_MEMORY_GB = float(os.environ.get("COURSE_MEMORY_LIMIT_GB", "4"))
 NOT_CONTAINED = 70  # exit status when learner code was not run because it could not be contained
