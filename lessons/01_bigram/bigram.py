@@ -352,7 +352,7 @@ check.sgd_step(sgd_step, neural_nll)
 # %%
 xs, ys = bigram_dataset(train_words, stoi)
 xs_val, ys_val = bigram_dataset(val_words, stoi)
-steps = 20 if fast_mode() else 200
+steps = 5 if fast_mode() else 200
 g = torch.Generator().manual_seed(2147483647)
 W = torch.randn((V, V), generator=g, requires_grad=True)
 losses = [sgd_step(W, xs, ys, lr=50) for _ in progress(range(steps), desc="neural bigram")]
@@ -362,7 +362,7 @@ with torch.no_grad():
 print(f"neural bigram after {steps} steps: loss {losses[-1]:.4f}; NLL train {neural_train:.4f}  val {neural_val:.4f}")
 print(f"count model (k=1):                       NLL train {count_train:.4f}  val {count_val:.4f}")
 if fast_mode():
-    print("fast mode: 20 of 200 steps, so the neural bigram is still well above the count model, and its samples "
+    print("fast mode: 5 of 200 steps, so the neural bigram is still well above the count model, and its samples "
           "below differ from the count model's more than the text says; the full run ends at loss 2.4825, "
           "NLL train 2.4649, val 2.4667 (each ± 0.0003 over three seeds; extras/benchmarks/lesson01.md)")
 
