@@ -19,13 +19,19 @@ One module per stage, in the order an instructor runs them:
     release    nbgrader generate_assignment, refused when it leaks a solution or hidden test
     collect    learners' files into submitted/, checked and repaired
     autograde  nbgrader autograde, watched: a log per learner, a wall-clock limit per learner
+    shards     `--jobs N`: nbgrader's notebook runs in N shards side by side
     grade      the batch: autograde for the feedback, the judge's points as the grade of record
+    parallel   the judges, `--jobs N` at a time on this machine
+    cluster    the judges on a Dask cluster (`--cluster`)
+    feedback   `--feedback verdicts`: the learner's notebook with each verdict, nothing run
     report     reports/NN_name.csv and the feedback page of a learner who could not be graded
+    mistakes   `course nbgrader report NN`: the class's failures grouped by mistake
     launch     nbgrader's own processes: python -s, an allow-listed environment, a private HOME, no leftovers
+    start_nbgrader  nbgrader's command line, without an optional import that costs 0.9 s a process
     seal       trust nothing learner code wrote: snapshots, links never followed, script-free feedback
-    cli        `course nbgrader init | release | collect | grade | points`
+    cli        `course nbgrader init | release | collect | grade | report | points`
 
-nbgrader runs in a subprocess (`python -s -m nbgrader ...`, see launch)
+nbgrader runs in a subprocess (`python -s -m course.classroom.start_nbgrader ...`, see launch)
 with this environment's bin/ first on PATH (it shells out to `alembic`). A watcher
 splits autograde's log per learner and stops a learner's kernel past a
 wall-clock limit, so one submission can never stop the batch.

@@ -79,10 +79,10 @@ def _die_with_parent():
 
 @contextmanager
 def nbgrader(course_dir, *args, **popen):
-    """`python -s -m nbgrader ARGS` in the course folder, as a Popen; on leaving, it and all it started are gone."""
+    """nbgrader ARGS (`start_nbgrader`) in the course folder, as a Popen; on leaving, it and all it started are gone."""
     home = tempfile.mkdtemp(prefix="course-nbgrader-")
     linux = sys.platform.startswith("linux")
-    proc = subprocess.Popen([sys.executable, "-s", "-m", "nbgrader", *args], cwd=course_dir,
+    proc = subprocess.Popen([sys.executable, "-s", "-m", "course.classroom.start_nbgrader", *args], cwd=course_dir,
                             env=environ(course_dir, home), start_new_session=True,
                             preexec_fn=_die_with_parent if linux else None, **popen)
     try:
