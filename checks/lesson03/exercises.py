@@ -200,8 +200,9 @@ def _probe_deep_mlp(build_deep_mlp, args, X, Y):
     if not isinstance(layers, list):
         return facts
     layer_params = [list(layer.parameters()) for layer in layers]
-    facts.update(names=[type(layer).__name__ for layer in layers],
-                 param_types=[[type(p).__name__ for p in ps] for ps in layer_params],
+    facts.update(names=[type(layer).__name__ for layer in layers],  # (an nn.Parameter is a Tensor too)
+                 param_types=[["Tensor" if isinstance(p, torch.Tensor) else type(p).__name__ for p in ps]
+                              for ps in layer_params],
                  gammas=[getattr(layer, "gamma", None) for layer in layers])
     if not isinstance(C, torch.Tensor) or not all(isinstance(p, torch.Tensor) for ps in layer_params for p in ps):
         return facts  # the check says what is not a tensor; nothing below could run

@@ -689,11 +689,12 @@ class _Scripted(nn.Module):
         super().__init__()
         self.config = SimpleNamespace(block_size=block_size, vocab_size=table.shape[0])
         self.table = nn.Parameter(table.clone())
-        self.seen, self.modes = [], []
+        self.seen, self.modes, self.grads = [], [], []
 
     def forward(self, idx, targets=None):
         self.seen.append(idx.clone())
         self.modes.append(self.training)
+        self.grads.append(torch.is_grad_enabled())
         # Only the last position's logits are meaningful; others point elsewhere, to catch logits[:, 0].
         logits = self.table[idx].clone()
         if idx.shape[1] > 1:
@@ -709,14 +710,16 @@ def _probe_generate(generate, table, block_size, idx, max_new_tokens, generator,
                     **options):
     """The learner's generate on a _Scripted model (in train mode if `train`), after
     torch.manual_seed(global_seed) if given (the caller's random state is restored). Returns what it
-    returned, idx after the call, the contexts the model saw, its mode at each call and after."""
+    returned, idx after the call, the contexts the model saw, its mode at each call and after, and
+    whether gradients were on at each call."""
     model = _Scripted(table, block_size)
     model.train(train)
     with torch.random.fork_rng(devices=[]):
         if global_seed is not None:
             torch.manual_seed(global_seed)
         out = generate(model, idx, max_new_tokens, generator, **options)
-    return {"out": out, "idx": idx, "seen": model.seen, "modes": model.modes, "training": model.training}
+    return {"out": out, "idx": idx, "seen": model.seen, "modes": model.modes, "training": model.training,
+            "grads": model.grads}
 
 
 @exercise
@@ -787,3 +790,8 @@ def generate(generate, seed=0):
     expect(not any(run["modes"]), what, "the model was in training mode while sampling (dropout active)",
            hint="call model.eval() before sampling")
     expect(run["training"], what, "the model was left in eval mode", hint="restore the mode it was in")
+    run = generate.run(_probe_generate, table, block_size, idx, 2, _gen(seed), train=False)
+    expect(not run["training"], what, "the model came in eval mode and was left in training mode",
+           hint="restore the mode it was in: remember model.training before model.eval(), then model.train(that)")
+    expect(not any(run["grads"]), what, "the model was called with gradients on: each sampled token built a graph",
+           hint="sample under torch.no_grad()")

@@ -725,6 +725,16 @@ def deep_var_mean_layers(V, T, E, H, L, g):
     return C, layers
 
 
+def deep_parameters(V, T, E, H, L, g):
+    """Correct: every parameter an nn.Parameter (a leaf tensor with requires_grad, as the docstrings ask)."""
+    C, layers = _deep(V, T, E, H, L, g)
+    for layer in layers:
+        for name in ("weight", "bias", "gamma", "beta"):
+            if isinstance(getattr(layer, name, None), torch.Tensor):
+                setattr(layer, name, torch.nn.Parameter(getattr(layer, name).detach().clone()))
+    return torch.nn.Parameter(C.detach().clone()), layers
+
+
 # build_deep_mlp calls the learner's Linear and BatchNorm1d: its check takes them too (and checks them first).
 DEPENDS = {"build_deep_mlp": (Linear, BatchNorm1d)}
 
@@ -734,7 +744,7 @@ RIGHT = {
     "init_mlp": [init_normal_],
     "BatchNorm1d": [BatchNorm1d, bn_in_place],
     "Linear": [Linear],
-    "build_deep_mlp": [deep_correct, deep_var_mean_layers],
+    "build_deep_mlp": [deep_correct, deep_var_mean_layers, deep_parameters],
     "saturation_fraction": [saturation_two_sided],
     "update_to_data_ratio": [ratio_biased_std],
     "recompute_population_stats": [pop_concatenated],

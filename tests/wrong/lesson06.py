@@ -606,6 +606,26 @@ def generate_leaves_eval_mode(model, idx, max_new_tokens, generator, temperature
     return idx
 
 
+def generate_ends_in_train_mode(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None):
+    """Always model.train() at the end: a model that came in eval mode leaves in training mode."""
+    model.eval()
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            idx = torch.cat([idx, _sample_step(model, idx, generator, temperature, top_k)], dim=1)
+    model.train()
+    return idx
+
+
+def generate_with_gradients(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None):
+    """No torch.no_grad(): every model call builds a graph (the tokens are the same)."""
+    was = model.training
+    model.eval()
+    for _ in range(max_new_tokens):
+        idx = torch.cat([idx, _sample_step(model, idx, generator, temperature, top_k)], dim=1)
+    model.train(was)
+    return idx
+
+
 def generate_in_place(model, idx, max_new_tokens, generator, temperature=1.0, top_k=None):
     """Writes the new tokens over the context (a fixed buffer) instead of appending."""
     out = generate_right(model, idx, max_new_tokens, generator, temperature, top_k)
@@ -658,8 +678,8 @@ WRONG = {
                     forward_detached_embeddings],
     "generate": [generate_no_crop, generate_crop_left_end, generate_first_position, generate_global_rng,
                  generate_greedy, generate_temperature_multiplied, generate_ignores_top_k,
-                 generate_stays_in_train_mode, generate_leaves_eval_mode, generate_in_place,
-                 generate_top_k_unclamped],
+                 generate_stays_in_train_mode, generate_leaves_eval_mode, generate_ends_in_train_mode,
+                 generate_with_gradients, generate_in_place, generate_top_k_unclamped],
 }
 
 # Whole models with one flaw, graded by the model-level part of the gpt_forward check.
