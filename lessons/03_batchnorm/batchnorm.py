@@ -532,6 +532,8 @@ class Linear:
         weight (fan_in, fan_out) ~ N(0, 1) * gain / sqrt(fan_in), drawn with
         `generator`; bias (fan_out,) zeros, or None when bias=False; both leaf
         tensors with requires_grad=True; out: the last output.
+    parameters() == [weight, bias], or [weight] when bias=False (a list, as
+    every layer's).
     """
 
     def __init__(self, fan_in, fan_out, bias=True, gain=1.0, generator=None):
