@@ -52,21 +52,39 @@ def lines(path, key):
     return [item.strip() for item in found.group(1).split(", ")] if found else []
 
 
+def _high_water(pid, peak, done):
+    """Poll the process's own peak resident memory (VmHWM: its address space's, which starts afresh at
+    exec) until `done`. Not wait4's ru_maxrss: Linux carries the caller's peak across fork and exec, so
+    a test worker grown large by earlier tests would be charged to every judge it starts."""
+    while not done.is_set():
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                peak[0] = max(peak[0], next((int(line.split()[1]) << 10 for line in fh
+                                             if line.startswith("VmHWM:")), 0))
+        except OSError:
+            pass
+        done.wait(0.02)
+
+
 def run_judge(cmd, seconds):
     """(exit status, output, peak resident bytes of the judge process, seconds) of `cmd`."""
     with open(os.devnull) as null, subprocess.Popen(cmd, stdin=null, stdout=subprocess.PIPE,
                                                     stderr=subprocess.STDOUT, cwd=registry.ROOT) as proc:
-        out, killer = [], threading.Timer(seconds, proc.kill)
+        out, killer, peak, done = [], threading.Timer(seconds, proc.kill), [0], threading.Event()
         reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))
+        watcher = threading.Thread(target=_high_water, args=(proc.pid, peak, done))
         started = time.monotonic()
         killer.start()
         reader.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        watcher.start()
+        _, status, _ = os.wait4(proc.pid, 0)
         took = time.monotonic() - started
+        done.set()
         killer.cancel()
         reader.join()
+        watcher.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out[0].decode("utf-8", errors="replace"), usage.ru_maxrss << 10, took
+    return proc.returncode, out[0].decode("utf-8", errors="replace"), peak[0], took
 
 
 def submission(path):
