@@ -38,16 +38,6 @@ def code_fingerprint(lesson):
 _pool = []  # in a worker: one process of its own that judges (torch imported once per worker)
 
 
-def _die_with_worker():
-    """The judging process ends when its worker does (killed, or lost): nothing is left running."""
-    import signal
-
-    from ..grading import sandbox
-
-    if sandbox._libc is not None:
-        sandbox._libc.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def _judge_here(number, path, shown, seconds, memory_gb, budget=None):
     """In the worker's judging process: it alone is the subreaper of the probes it forks. Messages name
     the file as the grader does (`shown`), not this worker's copy of it."""
@@ -82,6 +72,8 @@ def judge_text(number, name, text, fingerprint, seconds, memory_gb, budget=None)
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    from ..grading.processes import die_with_parent
+
     lesson = registry.get(number)
     mine = code_fingerprint(lesson)
     if mine != fingerprint:
@@ -97,8 +89,9 @@ def judge_text(number, name, text, fingerprint, seconds, memory_gb, budget=None)
             fh.write(text)
         for attempt in (1, 2):
             if not _pool:
+                # the judging process ends when its worker does (killed, or lost): nothing is left running
                 _pool.append(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_die_with_worker))
+                                                 initializer=die_with_parent))
             try:
                 return _pool[0].submit(_judge_here, number, path, name, seconds, memory_gb, budget).result()
             except BrokenProcessPool:

@@ -72,11 +72,6 @@ def shield():
         ctypes.CDLL(None, use_errno=True).prctl(sandbox.PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def _die_with_parent():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 @contextmanager
 def nbgrader(course_dir, *args, **popen):
     """nbgrader ARGS (`start_nbgrader`) in the course folder, as a Popen; on leaving, it and all it started are gone."""
@@ -84,7 +79,7 @@ def nbgrader(course_dir, *args, **popen):
     linux = sys.platform.startswith("linux")
     proc = subprocess.Popen([sys.executable, "-s", "-m", "course.classroom.start_nbgrader", *args], cwd=course_dir,
                             env=environ(course_dir, home), start_new_session=True,
-                            preexec_fn=_die_with_parent if linux else None, **popen)
+                            preexec_fn=processes.die_with_parent if linux else None, **popen)
     try:
         yield proc
     finally:

@@ -19,7 +19,6 @@ copies the rows nbgrader wrote into the course's gradebook, and removes the
 shards.
 """
 
-import copy
 import json
 import os
 import selectors
@@ -30,8 +29,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..grading import processes, sandbox
-from ..grading.integrity import TamperError, fingerprint
+from ..grading import processes
+from ..grading.integrity import TamperError
 from .autograde import autograde
 from .seal import clean_tree, real_folder
 from .setup import GradingError, gradebook
@@ -101,9 +100,7 @@ class SharedGuard:
     before any shard starts); a change is pinned on the learner just run and those run at the same time."""
 
     def __init__(self, guard, paths):
-        self.guard = copy.copy(guard)
-        self.guard.paths = list(guard.paths) + [Path(p) for p in paths]
-        self.guard.known = {**guard.known, **fingerprint(paths)}
+        self.guard = guard.including(paths)
 
     def verify(self, who):
         self.guard.verify(f"{who} (or a learner autograded at the same time)")
@@ -175,8 +172,7 @@ def _child(fd, folder, lesson, learners, learner_timeout, guard):
     """In the forked child: this shard's autograde, its own processes' subreaper; never returns."""
     try:
         parent = os.getppid()
-        if sandbox._libc:
-            sandbox._libc.prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        processes.die_with_parent()
         if os.getppid() != parent:
             os._exit(1)
         processes.set_subreaper()

@@ -66,6 +66,12 @@ class Guard:
         self.paths = [Path(p) for p in paths]
         self.known = fingerprint(self.paths)
 
+    def including(self, paths):
+        """A Guard over `paths` too (fingerprinted now), that keeps what this one knows."""
+        wider = Guard([])
+        wider.paths, wider.known = self.paths + [Path(p) for p in paths], {**self.known, **fingerprint(paths)}
+        return wider
+
     def allow(self, path):
         """`path` was changed on purpose by the grader (no learner code running): its new state is the known one."""
         self.known.update({k: v for k, v in fingerprint([path]).items() if not k.endswith("/")})

@@ -11,14 +11,27 @@ import os
 import signal
 import sys
 
-PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 1, 36, 37
 
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def set_subreaper():
-    """Orphans of the learner's processes come to this process (Linux); False elsewhere."""
-    return bool(_libc) and _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+def set_subreaper(on=True):
+    """Orphans of the learner's processes come to this process (Linux); False elsewhere. `on=False`: to
+    init again, for a process started here that must outlive what is killed below it (the zygote)."""
+    return bool(_libc) and _libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+
+
+def is_subreaper():
+    flag = ctypes.c_int(0)
+    return bool(_libc) and _libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and bool(flag.value)
+
+
+def die_with_parent():
+    """SIGKILL this process when the thread that started it ends (Linux; nothing elsewhere). setuid clears
+    it: set it after. The parent may already be gone: callers compare os.getppid() before and after."""
+    if _libc is not None:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _children_of(pid):

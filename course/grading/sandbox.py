@@ -44,13 +44,13 @@ import signal
 import sys
 import tempfile
 
-from . import mounts
+from . import mounts, processes
 
 DEFAULT_MEMORY_GB = float(os.environ.get("COURSE_MEMORY_LIMIT_GB", "4"))
 NOT_CONTAINED = 70  # exit status when learner code was not run because it could not be contained
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
 NOBODY = 65534
 # What learner code gets from the grader's environment (everything else is dropped).
@@ -261,8 +261,7 @@ def contain(keep_fds, output_fd, scratch, memory_gb=DEFAULT_MEMORY_GB, *, work=N
             how = "user nobody (no namespaces)"
         else:
             how = "inside the contained grading kernel" if inside else "same user (no namespaces: hash checks only)"
-    if _libc is not None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after any setuid, which clears it
+    processes.die_with_parent()  # after any setuid, which clears it
     if select.select([r], [], [], 0)[0]:  # the forwarder died before PDEATHSIG was set
         os._exit(NOT_CONTAINED)
     os.close(r)

@@ -23,7 +23,6 @@ Requests, one at a time, `wire` messages on a Unix socket:
 """
 
 import atexit
-import ctypes
 import json
 import os
 import signal
@@ -36,16 +35,7 @@ from pathlib import Path
 
 from . import processes, wire
 
-PR_GET_CHILD_SUBREAPER = 37
 REPLY_SECONDS = 30.0  # the zygote answers in milliseconds; a silent one is killed
-
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def _subreaper():
-    flag = ctypes.c_int(0)
-    return bool(_libc) and _libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and bool(flag.value)
-
 
 def _send(sock, value, fds=()):
     payload = wire.dumps(value)
@@ -183,9 +173,9 @@ class Zygote:
         fresh = self.started > 0  # a fork of the judge now could hold oracle values: exec instead
         modules = [m for m in sys.modules if (m == "checks" or m.startswith("checks."))
                    and not m.rpartition(".")[2].startswith(("test_", "conftest"))]  # what checks run, not pytest's
-        reaper = _subreaper()
+        reaper = processes.is_subreaper()
         if reaper:
-            _libc.prctl(processes.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)  # the zygote goes to init, not here
+            processes.set_subreaper(False)  # the zygote goes to init, not here
         try:
             middle = os.fork()
             if middle == 0:
