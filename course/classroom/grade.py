@@ -15,7 +15,8 @@ from pathlib import Path
 from .. import lessons as registry
 from ..grading import processes, record
 from ..grading.integrity import Guard
-from .autograde import LEARNER_TIMEOUT, add_exit_guard, autograde, cell_verdicts, describe_failure, seal_notes
+from .autograde import (LEARNER_TIMEOUT, autograde, autograde_without_exit, cell_verdicts, describe_failure,
+                        seal_notes)
 from .collect import LEARNER_ID, Submission, collect
 from .feedback import write_page
 from .mistakes import save_verdicts
@@ -149,22 +150,12 @@ def grade(lesson, course_dir=DEFAULT_DIR, submissions=None, learners=None, learn
                        verdicts[learner], {ex.name: ex.points for ex in cells})
             continue
         if state == "failed" and ("DeadKernelError" in text or "Kernel died" in text):
-            # Grade the rest: the rerun turns os._exit into an error in the cell that calls it.
-            submitted = course_dir / "submitted" / learner / lesson.folder / f"{lesson.name}.ipynb"
-            add_exit_guard(submitted)
-            guard.allow(submitted)
             outcome.problems.append("the kernel died while grading (os._exit?); graded again with os._exit "
                                     "disabled, so the cell that calls it fails")
             _forget(course_dir, lesson, learner)
-            first = text
-            state, more, text = autograde(course_dir, lesson, [learner], learner_timeout, student=learner,
-                                          guard=guard)[learner]
+            state, more, text = autograde_without_exit(course_dir, lesson, learner, learner_timeout, guard,
+                                                       snapshot_path(course_dir, lesson, learner), text)
             seconds += more
-            text = f"{first}\n---- graded again with os._exit disabled ----\n{text}"
-            guard.verify(learner)
-            submitted.unlink()
-            shutil.copyfile(snapshot_path(course_dir, lesson, learner), submitted)  # the submission as collected
-            guard.allow(submitted)
         outcome.problems += [f"nbgrader's run: {n}" for n in seal_notes(text)]
         write_new(logs / f"{learner}.log", text)
         autograded = course_dir / "autograded" / learner / lesson.folder / f"{lesson.name}.ipynb"
