@@ -85,8 +85,11 @@ def lesson01_submissions(root):
     write(root / "syntax_error", "bigram.py", py_text(nb))
     expected["syntax_error"] = (13 - 2, "graded")
 
-    # sgd_step never returns: its test and the training cell each hit the per-cell timeout.
-    nb = edit(solved(lesson, "all"), "sgd_step", "    W.grad = None\n", "    while True:\n        W.grad = None\n")
+    # sgd_step never returns: its test and the training cell each hit the per-cell timeout. (It sleeps in
+    # its loop: every limit on these routes is wall-clock, the same for a loop that burns a core, and a
+    # busy loop would only take CPU from the suite's other tests; tests/test_loader.py stops a busy one.)
+    nb = edit(solved(lesson, "all"), "sgd_step", "    W.grad = None\n",
+              "    import time\n    while True:\n        time.sleep(0.05)\n        W.grad = None\n")
     write(root / "infinite_loop", "bigram.py", py_text(nb))
     expected["infinite_loop"] = (13 - 2, "graded")
 
@@ -131,10 +134,10 @@ def lesson01_submissions(root):
     write(root / "warning", "bigram.py", py_text(nb))
     expected["warning"] = (13, "graded")
 
-    # A loop that swallows the per-cell timeout's interrupt: nbgrader gives up on this notebook; the
-    # judge's probe is killed at its time limit, so only build_vocab is lost.
+    # A loop that swallows the per-cell timeout's interrupt (sleeping, as above): nbgrader gives up on this
+    # notebook; the judge's probe is killed at its time limit, so only build_vocab is lost.
     nb = edit(solved(lesson, "all"), "build_vocab", "    chars = sorted",
-              "    while True:\n        try:\n            while True:\n                pass\n"
+              "    import time\n    while True:\n        try:\n            while True:\n                time.sleep(0.05)\n"
               "        except BaseException:\n            pass\n    chars = sorted")
     write(root / "ignores_interrupt", "bigram.py", py_text(nb))
     expected["ignores_interrupt"] = (13 - 1, "graded")
