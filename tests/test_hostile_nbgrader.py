@@ -2,7 +2,8 @@
 
 A class: an honest learner (the reference solution), a blank friend, and one attacker per file
 tests/hostile/nb_*.py (the reference solution with a blank nll, plus one class of attack run by
-nbgrader's kernel). `course nbgrader collect` and `grade` run as the instructor would run them, in a
+nbgrader's kernel); as root, every other file of tests/hostile/ too (but the judge's own, probe_*),
+each exercise with the verdict its `# expect:` line gives. `course nbgrader collect` and `grade` run as the instructor would run them, in a
 subprocess, with SECRET_TOKEN in the environment and a HOME of their own (holding `.hostile-target`,
 the only kind of HOME the attack files write to). Asserted after the batch:
 
@@ -21,6 +22,7 @@ the grader's own processes load stay as they are.
 
 import csv
 import hashlib
+import json
 import os
 import pwd
 import re
@@ -34,8 +36,9 @@ from pathlib import Path
 import pytest
 
 from course import lessons as registry
+from course.grading.integrity import fingerprint
 from tests.nbgrader_learners import py_text, solved, write
-from tests.test_hostile import POINTS, expected, submission
+from tests.test_hostile import GUARDED, MEMORY_GB, NB_FILES, POINTS, expected, submission
 
 pytest.importorskip("nbgrader")
 # One worker under xdist: the batches share an instructor user, and /tmp is checked for what they leave.
@@ -116,7 +119,8 @@ def command(args, home, user=None, sandbox="auto"):
     /root), /root is replaced, in a mount namespace of the command's own, by an empty folder holding
     only the interpreter's tree."""
     env = {k: v for k, v in os.environ.items() if k not in ("COURSE_SANDBOX", "PYTHONPATH")}
-    env.update(HOME=str(home), SECRET_TOKEN=SECRET, COURSE_SANDBOX=sandbox, PYTHONPATH=str(ROOT_DIR))
+    env.update(HOME=str(home), SECRET_TOKEN=SECRET, COURSE_SANDBOX=sandbox, PYTHONPATH=str(ROOT_DIR),
+               COURSE_MEMORY_LIMIT_GB=MEMORY_GB)
     cmd = [sys.executable, "-m", "course", *args]
     if user is None:
         return cmd, env
@@ -166,8 +170,9 @@ def submitted_hashes(course_dir):
             for p in (course_dir / "submitted").glob(f"*/{LESSON.folder}/*")}
 
 
-def grade_class(released_course, base, attacks, user=None, sandbox="auto"):
-    """Init, release, collect and grade a class under `base` (as `user`); returns what the checks need."""
+def grade_class(released_course, base, attacks, user=None, sandbox="auto", jobs=None):
+    """Init, release, collect and grade a class under `base` (as `user`; `jobs`: the CLI's default, the number
+    of cores, else --jobs JOBS); returns what the checks need."""
     home, course_dir, submissions = base / "home", base / "course", base / "submissions"
     home.mkdir(parents=True)
     (home / ".hostile-target").write_text("the attack files write only into a HOME holding this file\n")
@@ -182,8 +187,9 @@ def grade_class(released_course, base, attacks, user=None, sandbox="auto"):
     assert code == 0, out
     hashes = submitted_hashes(course_dir)
     gradebook_mode = (course_dir / "gradebook.db").stat().st_mode
+    jobs = ["--jobs", str(jobs)] if jobs else []
     code, out, seconds = run_course(["nbgrader", "grade", "01", "--dir", str(course_dir), "--check-timeout", "10",
-                                     "--learner-timeout", "120"], home, user, sandbox)
+                                     "--learner-timeout", "120", *jobs], home, user, sandbox)
     time.sleep(1.0)  # a detached writer, had it survived, would have written by now
     return dict(course_dir=course_dir, home=home, want=want, code=code, out=out, seconds=seconds, hashes=hashes,
                 gradebook_mode=gradebook_mode, before_tmp=before_tmp, before_home=before_home, uid=uid)
@@ -259,14 +265,31 @@ def test_every_attack_file_says_what_it_expects():
 
 
 def test_a_class_graded_as_root(tmp_path, cleanup, released_course):
+    """Every file of tests/hostile/ but probe_* (the nb_* attacks and those on the judge that the kernel runs
+    too), graded through the shards (--jobs: the number of cores): on top of the class's checks, each
+    exercise gets the verdict its file's `# expect:` line gives, a learner that reassigns the checks in its
+    notebook is named for it, and checks/ and course/ are unchanged."""
     if os.getuid() != 0:
         pytest.skip("runs as root; test_a_class_graded_as_an_ordinary_user covers the rest")
-    check_batch(grade_class(released_course, tmp_path, ATTACKS))
+    before = fingerprint(GUARDED)
+    b = grade_class(released_course, tmp_path, NB_FILES)
+    check_batch(b)
+    from course.classroom.mistakes import verdicts_path
+
+    saved = json.loads(verdicts_path(b["course_dir"], LESSON).read_text())
+    for path in NB_FILES:
+        learner = path.stem.replace("_", "-")
+        got = {ex: status for ex, (status, _) in saved[learner]["verdicts"].items()}
+        assert got == expected(path), (learner, saved[learner])
+    assert fingerprint(GUARDED) == before, "learner code changed checks/ or course/"
+    reassign = scores(b["course_dir"])[1]["reassign-checks"]
+    assert "check tampered with" in reassign["problems"], reassign
 
 
 def test_a_class_graded_as_an_ordinary_user(user, cleanup, released_course):
+    """In one stream (--jobs 1): the other classes go through the shards."""
     base = Path(user.pw_dir) / "batch-ns"
-    check_batch(grade_class(released_course, base, ATTACKS, user))
+    check_batch(grade_class(released_course, base, ATTACKS, user, jobs=1))
 
 
 def test_without_user_namespaces_grades_and_the_grader_hold(user, cleanup, released_course):

@@ -34,8 +34,8 @@ def batch(tmp_path_factory, released_course):
     submissions = tmp_path_factory.mktemp("submissions")
     expected = lesson01_submissions(submissions)
     started = time.time()
-    # --jobs 2: the judges and nbgrader's runs side by side (two shards); test_hostile's and the later
-    # lessons' batches grade with one stream
+    # --jobs 2: the judges and nbgrader's runs side by side (two shards); the hostile class graded as an
+    # ordinary user and the later lessons' batches grade with one stream
     outcomes = grade(LESSON, course_dir, submissions=submissions, check_timeout=CHECK_TIMEOUT, jobs=2)
     seconds = time.time() - started
     print(f"\ngraded {len(outcomes)} learners in {seconds:.0f} s")
