@@ -51,6 +51,11 @@ def ipynb_code_cells(text):
     ]
 
 
+def strip_magics(src):
+    """A notebook cell's source without its IPython magics and shell escapes (`%...`, `!...`): not Python."""
+    return "\n".join("" if re.match(r"\s*[%!]", line) else line for line in src.splitlines())
+
+
 def clean_source(src):
     # What both formats agree on: no surrounding blank lines, no trailing blanks.
     return "\n".join(line.rstrip() for line in src.strip("\n").splitlines())
@@ -92,5 +97,4 @@ def named_code(path, text=None):
 def differing(a, b, text_a=None, text_b=None):
     """The names (exercises first) of the code cells in which two lesson files differ."""
     ca, cb = named_code(a, text_a), named_code(b, text_b)
-    names = [n for n in dict.fromkeys([*ca, *cb]) if ca.get(n) != cb.get(n)]
-    return names
+    return [n for n in dict.fromkeys([*ca, *cb]) if ca.get(n) != cb.get(n)]

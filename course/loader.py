@@ -11,13 +11,12 @@ import ast
 import importlib
 import importlib.util
 import linecache
-import re
 import sys
 import traceback
 import types
 from pathlib import Path
 
-from .cells import ipynb_code_cells
+from .cells import ipynb_code_cells, strip_magics
 
 
 class LoadError(Exception):
@@ -109,11 +108,6 @@ def _defer_imports(tree, helper):
     return ast.fix_missing_locations(tree)
 
 
-def _strip_magics(src):
-    # Notebook cells may hold IPython magics or shell escapes: not Python.
-    return "\n".join("" if re.match(r"\s*[%!]", line) else line for line in src.splitlines())
-
-
 def _where(path, cell, lineno):
     if cell is None:
         return f"{path}:{lineno}"
@@ -136,7 +130,7 @@ def load(path, module_name=None, text=None, lenient=False):
     text = path.read_text(encoding="utf-8") if text is None else text
     if path.suffix == ".ipynb":
         try:
-            chunks = [(f"{path} (cell {i})", i, _strip_magics(src)) for i, src in ipynb_code_cells(text)]
+            chunks = [(f"{path} (cell {i})", i, strip_magics(src)) for i, src in ipynb_code_cells(text)]
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise LoadError(f"{path}: cannot read this notebook ({e}); is it valid JSON?") from None
         for filename, _, src in chunks:

@@ -37,7 +37,7 @@ def code_fingerprint(path, text=None):
     return hashlib.sha256("\n\0\n".join(_normal(cells)).encode()).hexdigest()
 
 
-def _pristine(lesson_root, rel):
+def generated_fingerprint(lesson_root, rel):
     """The fingerprint of the generated original of `rel`, if recorded."""
     from .lessons import ROOT
 
@@ -61,7 +61,7 @@ def baseline(lesson, lesson_root):
     try:
         return agreed_file(lesson, lesson_root).read_text().split()[0]
     except (OSError, IndexError):
-        return _pristine(lesson_root, f"{lesson.folder}/{lesson.name}.py")
+        return generated_fingerprint(lesson_root, f"{lesson.folder}/{lesson.name}.py")
 
 
 def remember_agreement(lesson, lesson_root, fingerprint):

@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 from course import lessons as registry
+from course.classroom.mistakes import verdicts_path
 from course.grading.integrity import fingerprint
 from tests.nbgrader_learners import py_text, solved, write
 from tests.test_hostile import GUARDED, MEMORY_GB, NB_FILES, POINTS, expected, submission
@@ -274,8 +275,6 @@ def test_a_class_graded_as_root(tmp_path, cleanup, released_course):
     before = fingerprint(GUARDED)
     b = grade_class(released_course, tmp_path, NB_FILES)
     check_batch(b)
-    from course.classroom.mistakes import verdicts_path
-
     saved = json.loads(verdicts_path(b["course_dir"], LESSON).read_text())
     for path in NB_FILES:
         learner = path.stem.replace("_", "-")

@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import lessons as registry
 from ..build import clear
 from ..loader import LoadError
-from ..source import code_fingerprint
+from ..source import code_fingerprint, generated_fingerprint
 from .repair import repair
 from .seal import snapshot_path, take_snapshot
 from .setup import DEFAULT_DIR, GradingError, first_line, require_folder, say, solution_notebook
@@ -64,22 +64,13 @@ def pick_file(folder, lesson):
         fp_nb = code_fingerprint(nb)
     except (LoadError, UnicodeDecodeError):
         return py
-    pristine = _pristine_fingerprint(lesson)
+    pristine = generated_fingerprint(registry.ROOT / "lessons", f"{lesson.folder}/{lesson.name}.py")
     if fp_py == fp_nb or fp_nb == pristine:
         return py  # the same code, or only the .py was edited
     if fp_py == pristine:
         return nb  # only the notebook was edited
     raise LoadError(f"{py.name} and {nb.name} were both edited and differ; submit only the one to grade "
                     f"(`course sync {lesson.number} --keep py|ipynb` makes them agree)")
-
-
-def _pristine_fingerprint(lesson):
-    manifest = registry.ROOT / "lessons" / "MANIFEST.json"
-    if manifest.is_file():
-        entry = json.loads(manifest.read_text()).get(f"{lesson.folder}/{lesson.name}.py")
-        if entry:
-            return entry["code"]
-    return None
 
 
 def _markdown_code_lines(text):

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 
 from ..build import KERNELSPEC, clear
+from ..cells import strip_magics
 from .setup import exercises
 
 CHECK_IMPORT = re.compile(r"^from checks\.lesson\d+ import exercises as check\s*$", re.M)  # every test cell needs it
@@ -19,10 +20,6 @@ CHECK_IMPORT = re.compile(r"^from checks\.lesson\d+ import exercises as check\s*
 
 def _defines(cell, name):
     return cell.cell_type == "code" and re.search(rf"^\s*def {re.escape(name)}\(", cell.source, re.M)
-
-
-def _strip_magics(src):
-    return "\n".join("" if re.match(r"\s*[%!]", line) else line for line in src.splitlines())
 
 
 def repair(nb, lesson, solution_nb, released=None):
@@ -94,7 +91,7 @@ def repair(nb, lesson, solution_nb, released=None):
         if cell.cell_type != "code":
             continue
         try:
-            ast.parse(_strip_magics(cell.source))
+            ast.parse(strip_magics(cell.source))
         except SyntaxError as e:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             problems.append(f"syntax error in cell {i}{f' ({grade_id})' if grade_id else ''}, line {e.lineno}: "
